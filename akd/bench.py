@@ -1,0 +1,230 @@
+"""Executes a plan: trains or loads the teacher and shared models, runs every method x seed,
+tracks everything in MLflow, and writes the summary table.
+
+Flow: config -> data -> plan (akd.plan) -> runs (akd.engine) -> tracking (akd.tracking)
+-> summary (akd.results).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from akd.config import BenchConfig, flatten
+from akd.data import SplitData, load_data
+from akd.engine import StageResult, evaluate, train_stage
+from akd.errors import AkdError
+from akd.models import build_model
+from akd.plan import Run, build_plan, estimate_seconds, format_plan, shared_recipe, teacher_recipe
+from akd.provenance import derive_seed, provenance
+from akd.results import summarize, write_summary
+from akd.store import ModelStore, load_checkpoint
+from akd.tracking import Tracker
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AkdError(f"device {name!r} was asked for but CUDA is not available")
+    return torch.device(name)
+
+
+def setup_env(cfg: BenchConfig) -> torch.device:
+    """Everything a benchmark needs before training: threads, determinism, device."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True)
+    return resolve_device(cfg.device)
+
+
+def init_model(cfg: BenchConfig, role: str, seed: int, data: SplitData, device: torch.device) -> nn.Module:
+    """Initial weights depend only on (seed, role): every method's student starts identical."""
+    torch.manual_seed(derive_seed(seed, "init", role))
+    return build_model(getattr(cfg, role), data.in_channels, data.num_classes).to(device)
+
+
+class BenchmarkRunner:
+    def __init__(
+        self,
+        cfg: BenchConfig,
+        tracker: Tracker,
+        store: ModelStore,
+        results_dir: Path | None,
+        log=print,
+    ) -> None:
+        self.cfg, self.tracker, self.store, self.results_dir, self.log = cfg, tracker, store, results_dir, log
+        self.rows: list[dict[str, Any]] = []
+        self.shared_models: dict[str, nn.Module] = {}
+
+    # ------------------------------------------------------------------ entry point
+    def run(self, dry_run: bool = False) -> list[dict[str, Any]]:
+        cfg = self.cfg
+        device = setup_env(cfg)
+        data = load_data(cfg.data, device)
+        runs = build_plan(cfg, data, self.store)
+        self.log(format_plan(cfg, runs, estimate_seconds(cfg, runs, data, device), data))
+        if dry_run:
+            return []
+        self.device, self.data = device, data
+        self.base_tags = {
+            "benchmark": cfg.benchmark,
+            "profile": cfg.profile,
+            **provenance(device),
+        }
+        started = time.perf_counter()
+        self.parent = self.tracker.start(
+            f"{cfg.benchmark}/{cfg.profile}", {**self.base_tags, "kind": "benchmark"}, flatten(cfg.to_dict())
+        )
+        self.tracker.log_json(self.parent, cfg.to_dict(), "config.json")
+        ok = False
+        try:
+            teacher = None
+            if runs[0].kind == "teacher":
+                self.teacher_key = runs[0].key
+                teacher = self._teacher(runs[0])
+            for run in runs[teacher is not None :]:
+                if run.kind == "shared":
+                    self._shared(run, teacher)
+                else:
+                    self._method(run, teacher)
+            wall = time.perf_counter() - started
+            table = summarize(self.rows, cfg)
+            if self.results_dir is not None:
+                paths = write_summary(table, cfg, self.rows, wall, self.base_tags, self.results_dir)
+                for path in paths:
+                    self.tracker.log_file(self.parent, path)
+                self.log(f"Summary written to {paths[1]}")
+            self.tracker.log_metrics(self.parent, {"wall_seconds": wall})
+            ok = True
+        finally:
+            self.tracker.end(self.parent, ok)
+        return self.rows
+
+    # ------------------------------------------------------------------ runs
+    def _child(self, run: Run, extra_tags: dict[str, str]) -> str:
+        tags = {**self.base_tags, "kind": run.kind, "seed": str(run.seed), **extra_tags}
+        params = flatten(self.cfg.to_dict()) | {"seed": run.seed}
+        run_id = self.tracker.start(run.name, tags, params, parent=self.parent)
+        self.tracker.log_json(run_id, self.cfg.to_dict(), "config.json")
+        return run_id
+
+    def _train_tracked(
+        self, run_id: str, stage_index: int, stage, model, teacher, seed: int, step0: int, desc: str
+    ) -> StageResult:
+        def on_epoch(record: dict[str, float]) -> None:
+            metrics = {k: v for k, v in record.items() if k != "epoch"} | {"phase": stage_index + 1}
+            self.tracker.log_metrics(run_id, metrics, step=step0 + int(record["epoch"]))
+
+        return train_stage(stage, model, teacher, self.data, self.cfg.data, self.cfg.optim, seed, on_epoch, desc)
+
+    def _finish(self, run_id: str, run: Run, result: StageResult | dict, history: list, role: str) -> None:
+        res = result if isinstance(result, dict) else _result_metrics(result)
+        self.tracker.log_metrics(run_id, res)
+        if history:
+            self.tracker.log_json(run_id, history, "history.json")
+        self.tracker.end(run_id, True)
+        self.rows.append({"run": role, "seed": run.seed, **res})
+        self.log(f"{run.name}: test acc {res['test_acc']:.2f} (best val epoch), {res['test_acc_last']:.2f} (last)")
+
+    def _stored_or_train(self, run: Run, role: str, stage, teacher: nn.Module | None, recipe: dict) -> nn.Module:
+        """Load ``run`` from the store, or train and store it; either way one tracked child run."""
+        cfg = self.cfg
+        run_id = self._child(run, {"role": role, "store_key": run.key, "trained": str(not run.stored).lower()})
+        try:
+            model = build_model(getattr(cfg, role), self.data.in_channels, self.data.num_classes)
+            if cfg.teacher_checkpoint and role == "teacher":
+                model.load_state_dict(_checked(load_checkpoint(Path(cfg.teacher_checkpoint)), model, cfg.teacher_checkpoint))
+                model.to(self.device)
+                res = {
+                    "test_acc": evaluate(model, self.data.test, self.data, cfg.optim.eval_batch_size),
+                    "val_acc_best": evaluate(model, self.data.val, self.data, cfg.optim.eval_batch_size),
+                }
+                res["test_acc_last"] = res["test_acc"]
+                history: list = []
+            elif run.stored:
+                state, meta = self.store.load(run.key)
+                model.load_state_dict(state)
+                model.to(self.device)
+                res, history = meta["results"], []
+                self.log(f"{run.name}: reusing stored {role} {run.key}")
+            else:
+                model = init_model(cfg, role, run.seed, self.data, self.device)
+                result = self._train_tracked(run_id, 0, stage, model, teacher, run.seed, 0, run.name)
+                res, history = _result_metrics(result), result.history
+                self.store.save(run.key, result.best_state, {"recipe": recipe, "results": res, "tags": self.base_tags})
+        except BaseException:
+            self.tracker.end(run_id, False)
+            raise
+        self._finish(run_id, run, res, history, role)
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model
+
+    def _teacher(self, run: Run) -> nn.Module:
+        return self._stored_or_train(run, "teacher", run.stages[0], None, teacher_recipe(self.cfg, self.data))
+
+    def _shared(self, run: Run, teacher: nn.Module | None) -> None:
+        stage = run.stages[0]
+        recipe = shared_recipe(self.cfg, self.data, stage, run.seed, self.teacher_key)
+        source = teacher if stage.teacher == "teacher" else None
+        self.shared_models[run.key] = self._stored_or_train(run, stage.trains, stage, source, recipe)
+
+    def _method(self, run: Run, teacher: nn.Module | None) -> None:
+        cfg = self.cfg
+        run_id = self._child(run, {"method": run.method})
+        try:
+            models: dict[str, nn.Module] = {"teacher": teacher} if teacher is not None else {}
+            for role, key in run.needs.items():
+                models[role] = self.shared_models[key]
+            history: list[dict[str, float]] = []
+            extra: dict[str, float] = {}
+            result: StageResult | None = None
+            for i, stage in enumerate(run.stages):
+                if stage.init == "previous":
+                    model = models[stage.trains]
+                else:
+                    model = init_model(cfg, stage.trains, run.seed, self.data, self.device)
+                source = models.get(stage.teacher) if stage.teacher else None
+                result = self._train_tracked(
+                    run_id, i, stage, model, source, run.seed, len(history), f"{run.name} {stage.name}"
+                )
+                history += [r | {"phase": i + 1} for r in result.history]
+                models[stage.trains] = model
+                if len(run.stages) > 1:
+                    extra |= {f"{stage.name}.{k}": v for k, v in _result_metrics(result).items()}
+            assert result is not None
+        except BaseException:
+            self.tracker.end(run_id, False)
+            raise
+        self._finish(run_id, run, _result_metrics(result) | extra, history, run.method)
+
+
+def _checked(state: dict, model: nn.Module, path: str) -> dict:
+    expected = model.state_dict()
+    if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
+        raise AkdError(f"checkpoint {path} does not fit the configured teacher architecture")
+    return state
+
+
+def _result_metrics(result: StageResult) -> dict[str, float]:
+    return {
+        "test_acc": result.test_acc,
+        "test_acc_last": result.test_acc_last,
+        "val_acc_best": result.best_val_acc,
+        "val_acc_last": result.val_acc_last,
+        "best_epoch": float(result.best_epoch),
+        "train_seconds": result.seconds,
+    }
+
+
+def run_benchmark(cfg: BenchConfig, tracker: Tracker, store: ModelStore, results_dir: Path | None,
+                  dry_run: bool = False, log=print) -> list[dict[str, Any]]:
+    return BenchmarkRunner(cfg, tracker, store, results_dir, log).run(dry_run)
+

@@ -1,0 +1,131 @@
+"""``akd``: the command line. Thin: parse, build a config, hand it to the library."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from akd.errors import AkdError
+
+EPILOG = """examples:
+  akd bench fashion_mnist --profile cpu          the real-data CPU comparison (about an hour)
+  akd bench cifar100 --profile paper --seeds 20  the official settings (GPU)
+  akd bench cifar10 --profile smoke --dry-run    print the plan and the time estimate only
+  akd train cifar100 --method annealing --seed 1 --set annealing.tau_max=5
+  akd list                                       benchmarks, profiles, methods and models
+
+Settings: every default lives in akd/config.py; a benchmark file (benchmarks/NAME.toml) overrides
+them per profile; --set KEY=VALUE overrides either (e.g. --set kd.temperature=2 --set seeds=1,2,3).
+Tracking: MLflow, by default sqlite:///mlflow.db in the working directory (no server needed);
+set MLFLOW_TRACKING_URI or --tracking-uri for a server. Open it with `nox -s ui`."""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("benchmark", help="benchmark name (see `akd list`)")
+    p.add_argument("--profile", default=None, help="profile in the benchmark file (default: smoke)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any setting, e.g. annealing.tau_max=5 (repeatable)")
+    g = p.add_argument_group("data")
+    g.add_argument("--data-dir", help="folder holding (or receiving) the dataset (default: ./data)")
+    g.add_argument("--select-on", choices=["val", "test"],
+                   help="choose checkpoints on the held-out validation split (default) or, like the "
+                        "official code, on the test set")
+    g.add_argument("--official-cifar10-stats", action="store_true",
+                   help="normalise CIFAR-10 with the official code's (CIFAR-100) statistics")
+    g = p.add_argument_group("machine")
+    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+    g.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    g = p.add_argument_group("outputs")
+    g.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    g.add_argument("--store-dir", default=os.environ.get("AKD_STORE", ".akd/models"),
+                   help="where trained teachers and TAs are kept (default: .akd/models or $AKD_STORE)")
+    g.add_argument("--results-dir", default="results", help="root of the summary tables (default: results)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and time estimate, train nothing")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="akd",
+        description="Benchmark Annealing-KD against KD, TAKD and no-KD under shared seeds, tracked in MLflow.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser("bench", help="run every method x seed of a benchmark profile and write its summary",
+                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    _common(bench)
+    bench.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the profile's)")
+    bench.add_argument("--methods", nargs="+", help="subset of methods (default: the profile's)")
+    train = sub.add_parser("train", help="one method, one seed (teacher trained or reused as needed)")
+    _common(train)
+    train.add_argument("--method", required=True, help="nokd, kd, takd or annealing")
+    train.add_argument("--seed", type=int, default=0)
+    sub.add_parser("list", help="list benchmarks, profiles, methods and models")
+    return parser
+
+
+def _config(args: argparse.Namespace):
+    from akd.config import load_benchmark, parse_overrides
+
+    overrides = parse_overrides(args.overrides)
+    data = overrides.setdefault("data", {})
+    if args.data_dir:
+        data["data_dir"] = args.data_dir
+    if args.select_on:
+        data["selection"] = args.select_on
+    if args.official_cifar10_stats:
+        data["official_cifar10_stats"] = True
+    for name in ("device", "threads"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.command == "bench":
+        if args.seeds:
+            overrides["seeds"] = args.seeds
+        if args.methods:
+            overrides["methods"] = args.methods
+    else:
+        overrides["seeds"], overrides["methods"] = [args.seed], [args.method]
+    return load_benchmark(args.benchmark, args.profile or "smoke", overrides)
+
+
+def _list() -> None:
+    from akd.config import list_benchmarks, read_benchmark_file
+    from akd.methods import available_methods
+    from akd.models import MODELS
+
+    for name in list_benchmarks():
+        spec = read_benchmark_file(name)
+        print(f"{name}: {spec.get('description', '')}")
+        for profile, values in spec.get("profiles", {}).items():
+            print(f"  --profile {profile:<8} {values.get('about', '')}")
+    print("methods:", ", ".join(available_methods()))
+    print("models:", ", ".join(MODELS))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            _list()
+            return 0
+        cfg = _config(args)
+        from akd.bench import run_benchmark
+        from akd.store import ModelStore
+        from akd.tracking import Tracker
+
+        tracker = None if args.dry_run else Tracker(args.tracking_uri, experiment=f"akd-{cfg.benchmark}")
+        results = Path(args.results_dir) if args.command == "bench" else None
+        run_benchmark(cfg, tracker, ModelStore(args.store_dir), results, dry_run=args.dry_run)
+        return 0
+    except AkdError as exc:
+        print(f"akd: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("akd: interrupted; finished runs are in MLflow and the model store", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

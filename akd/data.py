@@ -1,0 +1,252 @@
+"""Datasets as device-resident uint8 tensors, with a seeded split and pure-function augmentation.
+
+Every dataset is loaded once into ``SplitData``: uint8 images [N, C, H, W] and int64 labels for the
+train / validation / test splits. The validation split is held out of the training set with a
+fixed ``split_seed`` (independent of the run seed, so a teacher trained once never sees any run's
+validation images).
+
+Determinism contract (the [speed] teacher-output cache relies on it): for a run seed ``s`` and an
+epoch ``e``, :func:`epoch_plan` returns the batch order and every sample's crop offset and flip,
+all drawn from one generator seeded by ``(s, e)`` and indexed by sample index. So two methods, or
+two processes, with the same seed see bit-identical batches, whatever they did before.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from akd.config import DataConfig
+from akd.errors import AkdError
+
+# Per-channel mean/std on the 0..1 scale.
+STATS = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "fashion_mnist": ((0.2860,), (0.3530,)),
+}
+# The official Annealing-KD code normalises CIFAR-10 with these (CIFAR-100's) statistics.
+OFFICIAL_CIFAR_STATS = ((0.507, 0.487, 0.441), (0.267, 0.256, 0.276))
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "fashion_mnist": 10}
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@dataclass
+class Split:
+    images: torch.Tensor  # uint8 [N, C, H, W]
+    labels: torch.Tensor  # int64 [N]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to(self, device: torch.device) -> Split:
+        return Split(self.images.to(device), self.labels.to(device))
+
+
+@dataclass
+class SplitData:
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+    mean: torch.Tensor  # [1, C, 1, 1] on the 0..255 scale
+    std: torch.Tensor
+    fingerprint: str  # identifies the exact data (and split) a model was trained on
+
+    @property
+    def in_channels(self) -> int:
+        return self.train.images.shape[1]
+
+
+# ---------------------------------------------------------------- readers of the on-disk formats
+def _unpickle(path: Path) -> dict:
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="latin1")
+
+
+def read_cifar(root: Path, name: str) -> tuple[Split, Split]:
+    """Read the python-pickle CIFAR layout (``cifar-10-batches-py`` / ``cifar-100-python``)."""
+    if name == "cifar10":
+        folder, train_files, test_files, key = root / "cifar-10-batches-py", [
+            f"data_batch_{i}" for i in range(1, 6)
+        ], ["test_batch"], "labels"
+    else:
+        folder, train_files, test_files, key = root / "cifar-100-python", ["train"], ["test"], (
+            "fine_labels"
+        )
+
+    def load(files: list[str]) -> Split:
+        images, labels = [], []
+        for fname in files:
+            entry = _unpickle(folder / fname)
+            images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(entry[key])
+        return Split(torch.from_numpy(np.concatenate(images)), torch.tensor(labels))
+
+    return load(train_files), load(test_files)
+
+
+def read_idx(images_path: Path, labels_path: Path) -> Split:
+    """Read (optionally gzipped) IDX files: 16-byte image header, 8-byte label header."""
+
+    def raw(path: Path) -> bytes:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            return f.read()
+
+    img, lab = raw(images_path), raw(labels_path)
+    n, rows, cols = (int.from_bytes(img[i : i + 4], "big") for i in (4, 8, 12))
+    images = np.frombuffer(img, np.uint8, offset=16).reshape(n, 1, rows, cols)
+    labels = np.frombuffer(lab, np.uint8, offset=8).astype(np.int64)
+    return Split(torch.from_numpy(images.copy()), torch.from_numpy(labels))
+
+
+# ---------------------------------------------------------------- locating / downloading
+def _find_fashion_mnist(root: Path) -> Path | None:
+    for folder in (root / "FashionMNIST" / "raw", root, DEBIAN_FASHION_MNIST):
+        for suffix in ("", ".gz"):
+            if (folder / f"train-images-idx3-ubyte{suffix}").exists():
+                return folder
+    return None
+
+
+def _load_raw(cfg: DataConfig) -> tuple[Split, Split]:
+    root = Path(cfg.data_dir).expanduser()
+    if cfg.dataset in ("cifar10", "cifar100"):
+        marker = "cifar-10-batches-py" if cfg.dataset == "cifar10" else "cifar-100-python"
+        if not (root / marker).exists():
+            _download(cfg.dataset, root)
+        return read_cifar(root, cfg.dataset)
+    if cfg.dataset == "fashion_mnist":
+        folder = _find_fashion_mnist(root)
+        if folder is None:
+            _download(cfg.dataset, root)
+            folder = _find_fashion_mnist(root)
+        assert folder is not None
+
+        def pick(stem: str) -> Path:
+            plain = folder / stem
+            return plain if plain.exists() else folder / f"{stem}.gz"
+
+        return (
+            read_idx(pick("train-images-idx3-ubyte"), pick("train-labels-idx1-ubyte")),
+            read_idx(pick("t10k-images-idx3-ubyte"), pick("t10k-labels-idx1-ubyte")),
+        )
+    raise AkdError(f"unknown dataset {cfg.dataset!r}; choose one of: {', '.join(NUM_CLASSES)}")
+
+
+def _download(dataset: str, root: Path) -> None:
+    """Fetch a dataset with torchvision's downloader; offline, fail with what to do instead."""
+    from torchvision import datasets
+
+    cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}.get(
+        dataset, datasets.FashionMNIST
+    )
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        cls(str(root), train=True, download=True)
+    except Exception as exc:  # network errors come in many types
+        hint = (
+            "apt-get install dataset-fashion-mnist, or "
+            if dataset == "fashion_mnist"
+            else ""
+        )
+        raise AkdError(
+            f"{dataset} is not in {root} and the download failed ({type(exc).__name__}); "
+            f"{hint}download it on a machine with internet and pass --data-dir DIR"
+        ) from None
+
+
+# ---------------------------------------------------------------- assembling the splits
+def _fingerprint(*tensors: torch.Tensor) -> str:
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def load_data(cfg: DataConfig, device: torch.device | str = "cpu") -> SplitData:
+    """Load ``cfg.dataset``, hold out the validation split, subset if asked, move to ``device``."""
+    train_full, test = _load_raw(cfg)
+    n = len(train_full)
+    gen = torch.Generator().manual_seed(cfg.split_seed)
+    order = torch.randperm(n, generator=gen)
+    if cfg.selection == "test":  # the official protocol: select on the test set itself
+        n_val, val_idx, train_idx = 0, order[:0], order
+    else:
+        n_val = int(round(cfg.val_fraction * n))
+        val_idx, train_idx = order[:n_val], order[n_val:]
+    if cfg.train_subset:
+        train_idx = train_idx[: cfg.train_subset]
+    if cfg.val_subset:
+        val_idx = val_idx[: cfg.val_subset]
+    train_idx, val_idx = train_idx.sort().values, val_idx.sort().values
+    train = Split(train_full.images[train_idx], train_full.labels[train_idx])
+    val = Split(train_full.images[val_idx], train_full.labels[val_idx])
+    if cfg.test_subset:
+        test = Split(test.images[: cfg.test_subset], test.labels[: cfg.test_subset])
+    if cfg.selection == "test":
+        val = test
+    if cfg.official_cifar10_stats and cfg.dataset == "cifar10":
+        mean, std = OFFICIAL_CIFAR_STATS
+    else:
+        mean, std = STATS[cfg.dataset]
+    as_255 = lambda v: torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1) * 255  # noqa: E731
+    dev = torch.device(device)
+    return SplitData(
+        train=train.to(dev),
+        val=val.to(dev),
+        test=test.to(dev),
+        num_classes=NUM_CLASSES[cfg.dataset],
+        mean=as_255(mean).to(dev),
+        std=as_255(std).to(dev),
+        fingerprint=_fingerprint(train.labels, train_idx, val_idx, test.labels),
+    )
+
+
+# ---------------------------------------------------------------- per-epoch plan and augmentation
+@dataclass
+class EpochPlan:
+    order: torch.Tensor  # permutation of train indices
+    shifts: torch.Tensor  # [N, 2] crop offsets in 0..2*pad, indexed by sample index
+    flips: torch.Tensor  # [N] bool, indexed by sample index
+
+
+def _mix(seed: int, epoch: int) -> int:
+    digest = hashlib.sha256(f"akd-epoch:{seed}:{epoch}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def epoch_plan(n: int, seed: int, epoch: int, pad: int) -> EpochPlan:
+    """Batch order and per-sample augmentation: a pure function of (seed, epoch, sample index)."""
+    gen = torch.Generator().manual_seed(_mix(seed, epoch))
+    order = torch.randperm(n, generator=gen)
+    shifts = torch.randint(0, 2 * pad + 1, (n, 2), generator=gen)
+    flips = torch.rand(n, generator=gen) < 0.5
+    return EpochPlan(order, shifts, flips)
+
+
+def augment(images: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
+    """Batched random crop (zero padding ``pad``) and horizontal flip of uint8 [B, C, H, W]."""
+    if pad == 0 and not bool(flips.any()):
+        return images
+    b, _, h, w = images.shape
+    padded = F.pad(images, (pad, pad, pad, pad))
+    dev = images.device
+    rows = shifts[:, 0].to(dev)[:, None] + torch.arange(h, device=dev)  # [B, H]
+    cols = shifts[:, 1].to(dev)[:, None] + torch.arange(w, device=dev)  # [B, W]
+    cols = torch.where(flips.to(dev)[:, None], cols.flip(1), cols)
+    batch = torch.arange(b, device=dev)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # [B, H, W, C]
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def normalize(images: torch.Tensor, data: SplitData) -> torch.Tensor:
+    return (images.float() - data.mean) / data.std

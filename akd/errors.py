@@ -1,0 +1,5 @@
+"""The one exception type the CLI turns into a one-line message and a non-zero exit."""
+
+
+class AkdError(Exception):
+    """Bad input or a missing resource, explained in one line for the user."""

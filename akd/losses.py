@@ -1,0 +1,59 @@
+"""Distillation losses and the Annealing-KD schedule, written to be checked against hand values."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def kd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float,
+    w_kd: float,
+    w_ce: float,
+) -> torch.Tensor:
+    """Hinton KD: ``w_kd * T^2 * KL(softmax(z_t/T) || softmax(z_s/T)) + w_ce * CE(z_s, y)``.
+
+    The KL divergence is summed over classes and averaged over the batch ("batchmean"); ``w_kd``
+    weights the distillation term and ``w_ce`` the label term, named so nobody misreads which.
+    """
+    t = temperature
+    log_p_s = F.log_softmax(student_logits / t, dim=1)
+    log_p_t = F.log_softmax(teacher_logits / t, dim=1)
+    kl = F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True)
+    loss = w_kd * t * t * kl
+    if w_ce:
+        loss = loss + w_ce * F.cross_entropy(student_logits, labels)
+    return loss
+
+
+def anneal_temperature(epoch: int, phase1_epochs: int, tau_max: int) -> int:
+    """Annealing temperature T at a 0-based phase-1 epoch.
+
+    T starts at ``tau_max`` and drops by one every ``floor(E1 / tau_max)`` epochs. When ``E1`` is
+    not a multiple of ``tau_max`` the last few epochs would push T below 1 (the official code then
+    scales teacher logits above 1.0); the suite clamps T at 1, so those epochs use scale 1.0.
+    """
+    if tau_max < 1 or phase1_epochs < tau_max:
+        raise ValueError("need tau_max >= 1 and phase1_epochs >= tau_max")
+    step = phase1_epochs // tau_max
+    return max(1, tau_max - epoch // step)
+
+
+def anneal_scale(epoch: int, phase1_epochs: int, tau_max: int) -> float:
+    """``Phi(T) = 1 - (T - 1) / tau_max``: 1/tau_max, 2/tau_max, ..., 1, never above 1."""
+    return 1.0 - (anneal_temperature(epoch, phase1_epochs, tau_max) - 1) / tau_max
+
+
+def annealing_mse(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, scale: float, reduction: str = "mean"
+) -> torch.Tensor:
+    """Phase-1 loss: MSE between raw student logits and ``scale *`` raw teacher logits.
+
+    ``reduction="mean"`` averages over batch x classes (the official code); ``"sum"`` sums over
+    classes and averages over the batch (the paper's squared L2 norm).
+    """
+    sq = (student_logits - scale * teacher_logits).pow(2)
+    return sq.mean() if reduction == "mean" else sq.sum(dim=1).mean()

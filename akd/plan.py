@@ -1,0 +1,154 @@
+"""From a resolved config to the list of runs a benchmark performs, with a time estimate.
+
+Runs: the teacher (trained once, or loaded), then per seed the shared stages (TAKD's TA, once per
+seed however many methods need it) and one run per method. Shared models are keyed by their full
+recipe, so the plan can say which are already stored and will not be trained again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, asdict
+
+import torch
+
+from akd.config import BenchConfig
+from akd.data import SplitData
+from akd.methods import CrossEntropy, Stage, build_stages
+from akd.models import build_model
+from akd.store import ModelStore, recipe_key
+
+
+@dataclass
+class Run:
+    name: str  # "teacher", "ta/seed0", "kd/seed0"
+    kind: str  # "teacher", "shared" or "method"
+    seed: int
+    stages: list[Stage]
+    method: str = ""
+    key: str = ""  # store key, for teacher and shared runs
+    stored: bool = False
+    needs: dict[str, str] = field(default_factory=dict)  # role -> store key of a shared run it uses
+
+
+def data_identity(cfg: BenchConfig, data: SplitData) -> dict:
+    return {"config": asdict(cfg.data) | {"data_dir": None}, "fingerprint": data.fingerprint}
+
+
+def teacher_recipe(cfg: BenchConfig, data: SplitData) -> dict:
+    if cfg.teacher_checkpoint:
+        return {"checkpoint": cfg.teacher_checkpoint, "arch": cfg.teacher}
+    return {
+        "role": "teacher",
+        "arch": cfg.teacher,
+        "epochs": cfg.teacher_epochs,
+        "seed": cfg.teacher_seed,
+        "objective": "CrossEntropy",
+        "optim": asdict(cfg.optim),
+        "data": data_identity(cfg, data),
+    }
+
+
+def shared_recipe(cfg: BenchConfig, data: SplitData, stage: Stage, seed: int, teacher_key: str) -> dict:
+    return {
+        "role": stage.trains,
+        "arch": getattr(cfg, stage.trains),
+        "stage": stage.name,
+        "epochs": stage.epochs,
+        "seed": seed,
+        "objective": stage.objective.describe(),
+        "teacher": teacher_key,
+        "optim": asdict(cfg.optim),
+        "data": data_identity(cfg, data),
+    }
+
+
+def build_plan(cfg: BenchConfig, data: SplitData, store: ModelStore) -> list[Run]:
+    teacher_key = recipe_key(teacher_recipe(cfg, data))
+    teacher_stage = Stage("teacher", "teacher", cfg.teacher_epochs, CrossEntropy())
+    runs = [
+        Run("teacher", "teacher", cfg.teacher_seed, [teacher_stage], key=teacher_key,
+            stored=bool(cfg.teacher_checkpoint) or store.has(teacher_key))
+    ]
+    if not any(st.teacher for m in cfg.methods for st in build_stages(m, cfg)):
+        runs = []  # no method distils: no teacher to train
+    for seed in cfg.seeds:
+        shared_seen: set[str] = set()
+        for method in cfg.methods:
+            own: list[Stage] = []
+            needs: dict[str, str] = {}
+            for stage in build_stages(method, cfg):
+                if not stage.shared:
+                    own.append(stage)
+                    continue
+                key = recipe_key(shared_recipe(cfg, data, stage, seed, teacher_key))
+                needs[stage.trains] = key
+                if key not in shared_seen:
+                    shared_seen.add(key)
+                    runs.append(Run(f"{stage.trains}/seed{seed}", "shared", seed, [stage],
+                                    key=key, stored=store.has(key)))
+            runs.append(Run(f"{method}/seed{seed}", "method", seed, own, method=method, needs=needs))
+    return runs
+
+
+def _speeds(arch: str, data: SplitData, batch: int, device: torch.device) -> tuple[float, float]:
+    """(train, inference) images/s of ``arch`` on this machine, from a few steps on random data."""
+    model = build_model(arch, data.in_channels, data.num_classes).to(device)
+    shape = (batch, *data.train.images.shape[1:])
+    x, y = torch.randn(shape, device=device), torch.randint(0, data.num_classes, (batch,), device=device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def train_step() -> None:
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    train_step()
+    t0 = time.perf_counter()
+    for _ in range(2):
+        train_step()
+    train = 2 * batch / (time.perf_counter() - t0)
+    model.eval()
+    with torch.no_grad():
+        model(x)
+        t0 = time.perf_counter()
+        model(x)
+        infer = batch / (time.perf_counter() - t0)
+    return train, infer
+
+
+def estimate_seconds(cfg: BenchConfig, runs: list[Run], data: SplitData, device: torch.device) -> dict[str, float]:
+    """Seconds each run will take, measured from short timing probes of the models it uses."""
+    archs = {cfg.teacher, cfg.ta, cfg.student}
+    speed = {a: _speeds(a, data, cfg.optim.batch_size, device) for a in archs}
+    n_train, n_eval = len(data.train), len(data.val)
+    out = {}
+    for run in runs:
+        total = 0.0
+        if not run.stored:
+            for st in run.stages:
+                arch = getattr(cfg, st.trains)
+                per_epoch = n_train / speed[arch][0] + n_eval / speed[arch][1]
+                if st.teacher:
+                    per_epoch += n_train / speed[getattr(cfg, st.teacher)][1]
+                total += st.epochs * per_epoch
+        out[run.name] = total
+    return out
+
+
+def format_plan(cfg: BenchConfig, runs: list[Run], seconds: dict[str, float], data: SplitData) -> str:
+    lines = [
+        f"Plan: benchmark {cfg.benchmark}, profile {cfg.profile}: {len(runs)} runs, seeds {cfg.seeds}; "
+        f"{len(data.train)} train / {len(data.val)} val / {len(data.test)} test images",
+    ]
+    for run in runs:
+        desc = " + ".join(
+            f"{st.name}:{getattr(cfg, st.trains)}x{st.epochs}ep" + (f"<-{st.teacher}" if st.teacher else "")
+            for st in run.stages
+        )
+        state = "stored, reused" if run.stored else f"~{seconds[run.name] / 60:.1f} min"
+        lines.append(f"  {run.name:<22} {desc:<58} {state}")
+    total = sum(seconds.values())
+    lines.append(f"Estimated duration: {total / 60:.1f} min (from timing probes on this machine)")
+    return "\n".join(lines)
