@@ -1,0 +1,81 @@
+"""Sessions: bench_cifar10, bench_cifar100, bench_fashion_mnist, tests, lint, ui.
+
+All sessions share one virtualenv, ``.venv`` beside this file (torch alone is several GB, so one
+copy serves every session). It is created on first use and reinstalled when pyproject.toml changes.
+Arguments after ``--`` pass through to the command, e.g. ``nox -s bench_cifar100 -- --profile quick``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["tests"]
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+
+
+def _bin(session: nox.Session) -> Path:
+    """The shared virtualenv's bin folder, created or refreshed as needed."""
+    bin_dir = VENV / "bin"
+    stamp = VENV / ".akd-installed"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not (bin_dir / "python").exists():
+        session.run(sys.executable, "-m", "venv", str(VENV), external=True)
+    if not stamp.exists() or stamp.read_text() != wanted:
+        session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]", external=True)
+        stamp.write_text(wanted)
+    return bin_dir
+
+
+def _bench(session: nox.Session, benchmark: str, default_profile: str) -> None:
+    args = list(session.posargs)
+    if "--profile" not in args:
+        args = ["--profile", default_profile, *args]
+    session.run(str(_bin(session) / "akd"), "bench", benchmark, *args, external=True)
+
+
+@nox.session
+def bench_cifar10(session: nox.Session) -> None:
+    """CIFAR-10, all methods (default profile: paper; -- --profile quick|smoke)."""
+    _bench(session, "cifar10", "paper")
+
+
+@nox.session
+def bench_cifar100(session: nox.Session) -> None:
+    """CIFAR-100, all methods (default profile: paper; -- --profile quick|smoke)."""
+    _bench(session, "cifar100", "paper")
+
+
+@nox.session
+def bench_fashion_mnist(session: nox.Session) -> None:
+    """Fashion-MNIST, all methods (default profile: cpu, about an hour on 2 cores)."""
+    _bench(session, "fashion_mnist", "cpu")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (pytest); arguments pass through, e.g. -- -k losses."""
+    env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg"}
+    session.run(str(_bin(session) / "pytest"), *session.posargs, external=True, env=env)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the code."""
+    session.run(str(_bin(session) / "ruff"), "check", "akd", "baselines", "benchmarks", "tests",
+                "noxfile.py", external=True)
+
+
+@nox.session
+def ui(session: nox.Session) -> None:
+    """Open MLflow's UI on 127.0.0.1:5000 over the local store (or $MLFLOW_TRACKING_URI)."""
+    store = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('mlflow.db').resolve()}"
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    session.run(str(_bin(session) / "mlflow"), "ui", "--backend-store-uri", store,
+                "--host", "127.0.0.1", "--port", "5000", *session.posargs, external=True)
