@@ -68,8 +68,9 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff over the code."""
-    session.run(str(_bin(session) / "ruff"), "check", "akd", "baselines", "benchmarks", "tests",
-                "noxfile.py", external=True)
+    session.run(
+        str(_bin(session) / "ruff"), "check", "akd", "baselines", "benchmarks", "tests", "noxfile.py", external=True
+    )
 
 
 @nox.session
@@ -77,5 +78,15 @@ def ui(session: nox.Session) -> None:
     """Open MLflow's UI on 127.0.0.1:5000 over the local store (or $MLFLOW_TRACKING_URI)."""
     store = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('mlflow.db').resolve()}"
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    session.run(str(_bin(session) / "mlflow"), "ui", "--backend-store-uri", store,
-                "--host", "127.0.0.1", "--port", "5000", *session.posargs, external=True)
+    session.run(
+        str(_bin(session) / "mlflow"),
+        "ui",
+        "--backend-store-uri",
+        store,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "5000",
+        *session.posargs,
+        external=True,
+    )

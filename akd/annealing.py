@@ -41,7 +41,5 @@ def annealing_kd(cfg: BenchConfig) -> list[Stage]:
         )
     ]
     if a.phase2_epochs:
-        stages.append(
-            Stage("phase2", "student", a.phase2_epochs, CrossEntropy(), init="previous")
-        )
+        stages.append(Stage("phase2", "student", a.phase2_epochs, CrossEntropy(), init="previous"))
     return stages

@@ -139,7 +139,8 @@ class BenchmarkRunner:
         try:
             model = build_model(getattr(cfg, role), self.data.in_channels, self.data.num_classes)
             if cfg.teacher_checkpoint and role == "teacher":
-                model.load_state_dict(_checked(load_checkpoint(Path(cfg.teacher_checkpoint)), model, cfg.teacher_checkpoint))
+                state = load_checkpoint(Path(cfg.teacher_checkpoint))
+                model.load_state_dict(_checked(state, model, cfg.teacher_checkpoint))
                 model.to(self.device)
                 res = {
                     "test_acc": evaluate(model, self.data.test, self.data, cfg.optim.eval_batch_size),
@@ -224,7 +225,7 @@ def _result_metrics(result: StageResult) -> dict[str, float]:
     }
 
 
-def run_benchmark(cfg: BenchConfig, tracker: Tracker, store: ModelStore, results_dir: Path | None,
-                  dry_run: bool = False, log=print) -> list[dict[str, Any]]:
+def run_benchmark(
+    cfg: BenchConfig, tracker: Tracker, store: ModelStore, results_dir: Path | None, dry_run: bool = False, log=print
+) -> list[dict[str, Any]]:
     return BenchmarkRunner(cfg, tracker, store, results_dir, log).run(dry_run)
-

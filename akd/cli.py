@@ -25,22 +25,37 @@ set MLFLOW_TRACKING_URI or --tracking-uri for a server. Open it with `nox -s ui`
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("benchmark", help="benchmark name (see `akd list`)")
     p.add_argument("--profile", default=None, help="profile in the benchmark file (default: smoke)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any setting, e.g. annealing.tau_max=5 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any setting, e.g. annealing.tau_max=5 (repeatable)",
+    )
     g = p.add_argument_group("data")
     g.add_argument("--data-dir", help="folder holding (or receiving) the dataset (default: ./data)")
-    g.add_argument("--select-on", choices=["val", "test"],
-                   help="choose checkpoints on the held-out validation split (default) or, like the "
-                        "official code, on the test set")
-    g.add_argument("--official-cifar10-stats", action="store_true",
-                   help="normalise CIFAR-10 with the official code's (CIFAR-100) statistics")
+    g.add_argument(
+        "--select-on",
+        choices=["val", "test"],
+        help="choose checkpoints on the held-out validation split (default) or, like the "
+        "official code, on the test set",
+    )
+    g.add_argument(
+        "--official-cifar10-stats",
+        action="store_true",
+        help="normalise CIFAR-10 with the official code's (CIFAR-100) statistics",
+    )
     g = p.add_argument_group("machine")
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     g.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     g = p.add_argument_group("outputs")
     g.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
-    g.add_argument("--store-dir", default=os.environ.get("AKD_STORE", ".akd/models"),
-                   help="where trained teachers and TAs are kept (default: .akd/models or $AKD_STORE)")
+    g.add_argument(
+        "--store-dir",
+        default=os.environ.get("AKD_STORE", ".akd/models"),
+        help="where trained teachers and TAs are kept (default: .akd/models or $AKD_STORE)",
+    )
     g.add_argument("--results-dir", default="results", help="root of the summary tables (default: results)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and time estimate, train nothing")
 
@@ -53,8 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    bench = sub.add_parser("bench", help="run every method x seed of a benchmark profile and write its summary",
-                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    bench = sub.add_parser(
+        "bench",
+        help="run every method x seed of a benchmark profile and write its summary",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
     _common(bench)
     bench.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the profile's)")
     bench.add_argument("--methods", nargs="+", help="subset of methods (default: the profile's)")

@@ -175,15 +175,11 @@ def read_benchmark_file(name: str) -> dict[str, Any]:
         return tomllib.load(f)
 
 
-def load_benchmark(
-    name: str, profile: str, overrides: dict[str, Any] | None = None
-) -> BenchConfig:
+def load_benchmark(name: str, profile: str, overrides: dict[str, Any] | None = None) -> BenchConfig:
     spec = read_benchmark_file(name)
     profiles = spec.get("profiles", {})
     if profile not in profiles:
-        raise AkdError(
-            f"benchmark {name!r} has no profile {profile!r}; choose one of: {', '.join(profiles)}"
-        )
+        raise AkdError(f"benchmark {name!r} has no profile {profile!r}; choose one of: {', '.join(profiles)}")
     cfg = BenchConfig(benchmark=name, profile=profile)
     _apply(cfg, spec.get("defaults", {}), "")
     _apply(cfg, {k: v for k, v in profiles[profile].items() if k != "about"}, "")

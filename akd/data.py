@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import pickle
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,13 +75,14 @@ def _unpickle(path: Path) -> dict:
 def read_cifar(root: Path, name: str) -> tuple[Split, Split]:
     """Read the python-pickle CIFAR layout (``cifar-10-batches-py`` / ``cifar-100-python``)."""
     if name == "cifar10":
-        folder, train_files, test_files, key = root / "cifar-10-batches-py", [
-            f"data_batch_{i}" for i in range(1, 6)
-        ], ["test_batch"], "labels"
-    else:
-        folder, train_files, test_files, key = root / "cifar-100-python", ["train"], ["test"], (
-            "fine_labels"
+        folder, train_files, test_files, key = (
+            root / "cifar-10-batches-py",
+            [f"data_batch_{i}" for i in range(1, 6)],
+            ["test_batch"],
+            "labels",
         )
+    else:
+        folder, train_files, test_files, key = root / "cifar-100-python", ["train"], ["test"], ("fine_labels")
 
     def load(files: list[str]) -> Split:
         images, labels = [], []
@@ -146,22 +148,31 @@ def _download(dataset: str, root: Path) -> None:
     """Fetch a dataset with torchvision's downloader; offline, fail with what to do instead."""
     from torchvision import datasets
 
-    cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}.get(
-        dataset, datasets.FashionMNIST
-    )
+    cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}.get(dataset, datasets.FashionMNIST)
+    existed = root.exists()
+    before = set(root.rglob("*")) if existed else set()
     try:
         root.mkdir(parents=True, exist_ok=True)
         cls(str(root), train=True, download=True)
     except Exception as exc:  # network errors come in many types
-        hint = (
-            "apt-get install dataset-fashion-mnist, or "
-            if dataset == "fashion_mnist"
-            else ""
-        )
+        _remove_new_files(root, existed, before)
+        hint = "apt-get install dataset-fashion-mnist, or " if dataset == "fashion_mnist" else ""
         raise AkdError(
             f"{dataset} is not in {root} and the download failed ({type(exc).__name__}); "
             f"{hint}download it on a machine with internet and pass --data-dir DIR"
         ) from None
+
+
+def _remove_new_files(root: Path, existed: bool, before: set[Path]) -> None:
+    """Leave nothing half-downloaded behind."""
+    if not existed:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    for path in sorted(set(root.rglob("*")) - before, reverse=True):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- assembling the splits

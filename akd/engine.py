@@ -27,9 +27,10 @@ def step_lr(epoch: int, epochs: int, base_lr: float, milestones: list[float], ga
     """Learning rate at a 0-based epoch: ``base * gamma^k``, k = milestones passed.
 
     A milestone fraction f switches at epoch ``int(f * epochs)``: for 200 epochs and (0.5, 0.75),
-    epochs 0-99 use 0.1, 100-149 use 0.01 and 150-199 use 0.001.
+    epochs 0-99 use 0.1, 100-149 use 0.01 and 150-199 use 0.001. A milestone never falls on
+    epoch 0, so a one-epoch stage trains at the base rate.
     """
-    passed = sum(epoch >= int(m * epochs) for m in milestones)
+    passed = sum(epoch >= max(1, int(m * epochs)) for m in milestones)
     return base_lr * gamma**passed
 
 

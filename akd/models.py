@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from akd.errors import AkdError
 
@@ -26,9 +26,7 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_planes != planes:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes)
-            )
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -92,10 +90,7 @@ RESNET_BLOCKS = {8: 1, 14: 2, 20: 3, 26: 4, 32: 5, 44: 7, 56: 9, 110: 18}
 PLAIN_DEPTHS = (2, 4, 6, 8, 10)
 
 MODELS: dict[str, Callable[[int, int], nn.Module]] = {
-    **{
-        f"resnet{d}": (lambda c, k, n=n: CifarResNet(n, c, k))
-        for d, n in RESNET_BLOCKS.items()
-    },
+    **{f"resnet{d}": (lambda c, k, n=n: CifarResNet(n, c, k)) for d, n in RESNET_BLOCKS.items()},
     **{f"plane{d}": (lambda c, k, d=d: PlainCNN(d, c, k)) for d in PLAIN_DEPTHS},
 }
 

@@ -8,7 +8,7 @@ recipe, so the plan can say which are already stored and will not be trained aga
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, asdict
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -67,8 +67,14 @@ def build_plan(cfg: BenchConfig, data: SplitData, store: ModelStore) -> list[Run
     teacher_key = recipe_key(teacher_recipe(cfg, data))
     teacher_stage = Stage("teacher", "teacher", cfg.teacher_epochs, CrossEntropy())
     runs = [
-        Run("teacher", "teacher", cfg.teacher_seed, [teacher_stage], key=teacher_key,
-            stored=bool(cfg.teacher_checkpoint) or store.has(teacher_key))
+        Run(
+            "teacher",
+            "teacher",
+            cfg.teacher_seed,
+            [teacher_stage],
+            key=teacher_key,
+            stored=bool(cfg.teacher_checkpoint) or store.has(teacher_key),
+        )
     ]
     if not any(st.teacher for m in cfg.methods for st in build_stages(m, cfg)):
         runs = []  # no method distils: no teacher to train
@@ -85,8 +91,9 @@ def build_plan(cfg: BenchConfig, data: SplitData, store: ModelStore) -> list[Run
                 needs[stage.trains] = key
                 if key not in shared_seen:
                     shared_seen.add(key)
-                    runs.append(Run(f"{stage.trains}/seed{seed}", "shared", seed, [stage],
-                                    key=key, stored=store.has(key)))
+                    runs.append(
+                        Run(f"{stage.trains}/seed{seed}", "shared", seed, [stage], key=key, stored=store.has(key))
+                    )
             runs.append(Run(f"{method}/seed{seed}", "method", seed, own, method=method, needs=needs))
     return runs
 
@@ -106,15 +113,16 @@ def _speeds(arch: str, data: SplitData, batch: int, device: torch.device) -> tup
 
     train_step()
     t0 = time.perf_counter()
-    for _ in range(2):
+    for _ in range(4):
         train_step()
-    train = 2 * batch / (time.perf_counter() - t0)
+    train = 4 * batch / (time.perf_counter() - t0)
     model.eval()
     with torch.no_grad():
         model(x)
         t0 = time.perf_counter()
-        model(x)
-        infer = batch / (time.perf_counter() - t0)
+        for _ in range(2):
+            model(x)
+        infer = 2 * batch / (time.perf_counter() - t0)
     return train, infer
 
 

@@ -22,9 +22,7 @@ def derive_seed(*parts: object) -> int:
 
 def git_state() -> dict[str, str]:
     def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,14 @@ import pandas as pd
 from akd.config import BenchConfig
 from akd.paper import PAPER_NUMBERS
 
-LABELS = {"teacher": "Teacher", "ta": "TA (TAKD)", "nokd": "No-KD", "kd": "KD", "takd": "TAKD", "annealing": "Annealing-KD"}
+LABELS = {
+    "teacher": "Teacher",
+    "ta": "TA (TAKD)",
+    "nokd": "No-KD",
+    "kd": "KD",
+    "takd": "TAKD",
+    "annealing": "Annealing-KD",
+}
 
 
 def summarize(rows: list[dict[str, Any]], cfg: BenchConfig) -> pd.DataFrame:
@@ -28,16 +35,18 @@ def summarize(rows: list[dict[str, Any]], cfg: BenchConfig) -> pd.DataFrame:
     out = []
     for name in [n for n in order if n in set(df["run"])]:
         part = df[df["run"] == name]
-        out.append({
-            "run": name,
-            "model": arch.get(name, cfg.student),
-            "test_acc_mean": part["test_acc"].mean(),
-            "test_acc_std": part["test_acc"].std(ddof=1) if len(part) > 1 else float("nan"),
-            "test_acc_last_mean": part["test_acc_last"].mean(),
-            "test_acc_last_std": part["test_acc_last"].std(ddof=1) if len(part) > 1 else float("nan"),
-            "n_seeds": len(part),
-            "paper": paper.get(name, float("nan")),
-        })
+        out.append(
+            {
+                "run": name,
+                "model": arch.get(name, cfg.student),
+                "test_acc_mean": part["test_acc"].mean(),
+                "test_acc_std": part["test_acc"].std(ddof=1) if len(part) > 1 else float("nan"),
+                "test_acc_last_mean": part["test_acc_last"].mean(),
+                "test_acc_last_std": part["test_acc_last"].std(ddof=1) if len(part) > 1 else float("nan"),
+                "n_seeds": len(part),
+                "paper": paper.get(name, float("nan")),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -47,8 +56,8 @@ def _pm(mean: float, std: float) -> str:
 
 def verdict(table: pd.DataFrame) -> list[str]:
     """Plain sentences: did Annealing-KD beat each other student method (mean over seeds)?"""
-    acc = dict(zip(table["run"], table["test_acc_mean"]))
-    std = dict(zip(table["run"], table["test_acc_std"]))
+    acc = dict(zip(table["run"], table["test_acc_mean"], strict=True))
+    std = dict(zip(table["run"], table["test_acc_std"], strict=True))
     if "annealing" not in acc:
         return []
     lines = []
@@ -63,7 +72,7 @@ def verdict(table: pd.DataFrame) -> list[str]:
 
 
 def to_markdown(table: pd.DataFrame, cfg: BenchConfig, wall_seconds: float, tags: dict[str, str]) -> str:
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     head = [
         f"# {cfg.benchmark} / {cfg.profile}",
         "",

@@ -66,9 +66,7 @@ class ModelStore:
         folder = self.entry(key)
         meta = json.loads((folder / "meta.json").read_text())
         if file_sha256(folder / "model.pt") != meta["sha256"]:
-            raise AkdError(
-                f"stored model {folder} is corrupt (checksum mismatch); delete that folder to retrain it"
-            )
+            raise AkdError(f"stored model {folder} is corrupt (checksum mismatch); delete that folder to retrain it")
         return load_checkpoint(folder / "model.pt"), meta
 
     def save(self, key: str, state: State, meta: dict[str, Any]) -> Path:

@@ -8,6 +8,7 @@ tracking server. Metrics are logged once per epoch in one batch call.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -31,6 +32,8 @@ def _chunks(items: list, size: int):
 
 class Tracker:
     def __init__(self, tracking_uri: str | None = None, experiment: str = "akd") -> None:
+        for noisy in ("mlflow", "alembic"):  # schema-creation chatter is not for the user
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         self.uri = tracking_uri or default_tracking_uri()
         self.client = MlflowClient(tracking_uri=self.uri)
         found = self.client.get_experiment_by_name(experiment)

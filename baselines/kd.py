@@ -16,6 +16,4 @@ class HintonKD(Objective):
 @register_method("kd")
 def vanilla_kd(cfg: BenchConfig) -> list[Stage]:
     k = cfg.kd
-    return [
-        Stage("main", "student", cfg.student_epochs, HintonKD(k.temperature, k.w_kd, k.w_ce), "teacher")
-    ]
+    return [Stage("main", "student", cfg.student_epochs, HintonKD(k.temperature, k.w_kd, k.w_ce), "teacher")]

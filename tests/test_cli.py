@@ -1,0 +1,95 @@
+"""Bad input: one line on stderr, a non-zero exit, nothing half-written."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from akd.cli import main
+from tests.conftest import write_cifar
+
+
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["bench", "cifar10", "--methods", "kd", "distill"], "unknown method distill"),
+        (["bench", "cifar10", "--set", "annealing.tau_max=0"], "tau_max must be >= 1"),
+        (
+            ["bench", "cifar10", "--set", "annealing.phase1_epochs=1", "--set", "annealing.tau_max=3"],
+            "must be >= tau_max",
+        ),
+        (["bench", "cifar10", "--set", "teacher=resnet7"], "unknown teacher model"),
+        (["bench", "mnist"], "unknown benchmark"),
+        (["train", "cifar10", "--method", "nope"], "unknown method nope"),
+    ],
+)
+def test_bad_input_one_line_nonzero(argv, fragment, capsys, in_tmp):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("akd: error: ") and fragment in err and err.count("\n") == 1
+    assert not (in_tmp / "results").exists() and not (in_tmp / "mlflow.db").exists()
+
+
+def test_corrupt_teacher_checkpoint(capsys, in_tmp):
+    write_cifar(in_tmp / "data", "cifar10", n_train=200, n_test=20)
+    (in_tmp / "teacher.pt").write_bytes(b"\x00garbage")
+    code = main(
+        [
+            "bench",
+            "cifar10",
+            "--profile",
+            "smoke",
+            "--data-dir",
+            "data",
+            "--set",
+            "teacher_checkpoint=teacher.pt",
+            "--methods",
+            "kd",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "teacher.pt is corrupt" in err
+    assert not (in_tmp / "results").exists()
+
+
+def test_teacher_checkpoint_of_wrong_architecture(capsys, in_tmp):
+    write_cifar(in_tmp / "data", "cifar10", n_train=200, n_test=20)
+    torch.save({"fc.weight": torch.zeros(3, 3)}, in_tmp / "teacher.pt")
+    code = main(
+        [
+            "bench",
+            "cifar10",
+            "--profile",
+            "smoke",
+            "--data-dir",
+            "data",
+            "--set",
+            "teacher_checkpoint=teacher.pt",
+            "--methods",
+            "kd",
+        ]
+    )
+    assert code == 2 and "does not fit" in capsys.readouterr().err
+
+
+def test_console_entry_offline_cifar100(in_tmp):
+    """The real downloader, offline: a one-line hint and exit code 2 (as `nox -s bench_cifar100`)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "akd.cli", "bench", "cifar100", "--data-dir", str(in_tmp / "cifar")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=in_tmp,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--data-dir" in lines[0] and "cifar100" in lines[0]
+    assert not (in_tmp / "cifar").exists()
+
+
+def test_help_explains(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--help"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and "--select-on" in out and "MLFLOW_TRACKING_URI" in out

@@ -1,0 +1,109 @@
+"""The smoke benchmark end to end: nested MLflow runs, metrics, summary, and teacher reuse."""
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from akd.cli import main
+from tests.conftest import needs_fashion_mnist, write_cifar
+
+pytestmark = pytest.mark.slow
+
+
+def _bench(tmp, *extra):
+    args = [
+        "bench",
+        *extra,
+        "--profile",
+        "smoke",
+        "--store-dir",
+        str(tmp / "store"),
+        "--results-dir",
+        str(tmp / "results"),
+        "--tracking-uri",
+        f"sqlite:///{tmp / 'mlflow.db'}",
+    ]
+    assert main(args) == 0
+
+
+def _runs(tmp, experiment):
+    client = MlflowClient(f"sqlite:///{tmp / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([exp.experiment_id], max_results=1000)
+
+
+@pytest.fixture(scope="module")
+def fashion(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fashion")
+    _bench(tmp, "fashion_mnist")
+    return tmp
+
+
+@needs_fashion_mnist
+def test_nested_runs_with_metrics_and_provenance(fashion):
+    client, runs = _runs(fashion, "akd-fashion_mnist")
+    parents = [r for r in runs if r.data.tags.get("kind") == "benchmark"]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    expected = {"teacher"} | {f"{m}/seed{s}" for m in ("nokd", "kd", "takd", "annealing", "ta") for s in (0, 1)}
+    assert set(children) == expected
+    for run in children.values():
+        assert run.info.status == "FINISHED"
+        assert 0 <= run.data.metrics["test_acc"] <= 100 and "test_acc_last" in run.data.metrics
+        tags = run.data.tags
+        assert tags["benchmark"] == "fashion_mnist" and tags["profile"] == "smoke"
+        assert tags["git_commit"] and tags["version.torch"] and "seed" in tags
+    ann = children["annealing/seed1"]
+    assert ann.data.tags["method"] == "annealing" and ann.data.params["annealing.tau_max"] == "2"
+    scale = [m.value for m in client.get_metric_history(ann.info.run_id, "scale")]
+    phase = [m.value for m in client.get_metric_history(ann.info.run_id, "phase")]
+    val = client.get_metric_history(ann.info.run_id, "val_acc")
+    assert scale == [0.5, 1.0]  # tau_max 2 over 2 phase-1 epochs
+    assert sorted(phase) == [1.0, 1.0, 2.0] and [m.step for m in val] == [0, 1, 2]
+    lr = [m.value for m in client.get_metric_history(ann.info.run_id, "lr")]
+    # 2 epochs: both milestones (int(1.0), int(1.5)) fall on epoch 1; phase 2 starts afresh at 0.1
+    assert lr == pytest.approx([0.1, 0.001, 0.1])
+    artifacts = {a.path for a in client.list_artifacts(ann.info.run_id)}
+    assert {"config.json", "history.json"} <= artifacts
+    history = json.loads(open(client.download_artifacts(ann.info.run_id, "history.json")).read())
+    assert len(history) == 3 and history[0]["temperature"] == 2.0
+
+
+@needs_fashion_mnist
+def test_summary_table(fashion):
+    folder = fashion / "results" / "fashion_mnist" / "smoke"
+    import pandas as pd
+
+    table = pd.read_csv(folder / "summary.csv")
+    assert table["run"].tolist() == ["teacher", "ta", "nokd", "kd", "takd", "annealing"]
+    assert table.set_index("run").loc["kd", "n_seeds"] == 2
+    runs = pd.read_csv(folder / "runs.csv")
+    kd = runs[runs["run"] == "kd"]["test_acc"]
+    assert table.set_index("run").loc["kd", "test_acc_mean"] == pytest.approx(kd.mean(), abs=1e-3)
+    text = (folder / "summary.md").read_text()
+    assert "| Annealing-KD | resnet8 |" in text and "Annealing-KD" in text.split("\n")[-2]
+
+
+@needs_fashion_mnist
+def test_second_invocation_reuses_teacher_and_ta(fashion):
+    _bench(fashion, "fashion_mnist")
+    client, runs = _runs(fashion, "akd-fashion_mnist")
+    teachers = sorted((r for r in runs if r.info.run_name == "teacher"), key=lambda r: r.info.start_time)
+    assert [t.data.tags["trained"] for t in teachers] == ["true", "false"]
+    assert client.get_metric_history(teachers[1].info.run_id, "train_loss") == []
+    assert teachers[1].data.metrics["test_acc"] == teachers[0].data.metrics["test_acc"]
+    tas = [r for r in runs if r.info.run_name == "ta/seed0"]
+    assert sorted(r.data.tags["trained"] for r in tas) == ["false", "true"]
+    # students are retrained and, with the same seed and teacher, reproduce their first results
+    kd = sorted((r for r in runs if r.info.run_name == "kd/seed0"), key=lambda r: r.info.start_time)
+    assert kd[0].data.metrics["val_acc_best"] == kd[1].data.metrics["val_acc_best"]
+
+
+def test_cifar10_path_on_fixture_with_paper_column(tmp_path):
+    write_cifar(tmp_path / "data", "cifar10", n_train=600, n_test=100)
+    _bench(tmp_path, "cifar10", "--data-dir", str(tmp_path / "data"), "--seeds", "0", "--methods", "kd", "annealing")
+    text = (tmp_path / "results" / "cifar10" / "smoke" / "summary.md").read_text()
+    assert "| KD | resnet8 |" in text and "| 88.45 |" in text and "| 89.44 |" in text
+    assert "TAKD" not in text.split("|---|")[1].split("\n\n")[0]
