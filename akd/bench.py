@@ -19,7 +19,7 @@ from akd.data import SplitData, load_data
 from akd.engine import StageResult, evaluate, train_stage
 from akd.errors import AkdError
 from akd.models import build_model
-from akd.plan import Run, build_plan, estimate_seconds, format_plan, shared_recipe, teacher_recipe
+from akd.plan import Run, build_plan, estimate_seconds, format_plan, shared_recipe, teacher_recipe, user_checkpoint
 from akd.provenance import derive_seed, provenance
 from akd.results import summarize, write_summary
 from akd.store import ModelStore, load_checkpoint
@@ -57,8 +57,10 @@ class BenchmarkRunner:
         store: ModelStore,
         results_dir: Path | None,
         log=print,
+        command: str = "",
     ) -> None:
         self.cfg, self.tracker, self.store, self.results_dir, self.log = cfg, tracker, store, results_dir, log
+        self.command = command
         self.rows: list[dict[str, Any]] = []
         self.shared_models: dict[str, nn.Module] = {}
 
@@ -75,11 +77,13 @@ class BenchmarkRunner:
         self.base_tags = {
             "benchmark": cfg.benchmark,
             "profile": cfg.profile,
+            "variant": cfg.variant,
+            "command": self.command,
             **provenance(device),
         }
         started = time.perf_counter()
         self.parent = self.tracker.start(
-            f"{cfg.benchmark}/{cfg.profile}", {**self.base_tags, "kind": "benchmark"}, flatten(cfg.to_dict())
+            f"{cfg.benchmark}/{cfg.variant}", {**self.base_tags, "kind": "benchmark"}, flatten(cfg.to_dict())
         )
         self.tracker.log_json(self.parent, cfg.to_dict(), "config.json")
         ok = False
@@ -138,9 +142,9 @@ class BenchmarkRunner:
         run_id = self._child(run, {"role": role, "store_key": run.key, "trained": str(not run.stored).lower()})
         try:
             model = build_model(getattr(cfg, role), self.data.in_channels, self.data.num_classes)
-            if cfg.teacher_checkpoint and role == "teacher":
-                state = load_checkpoint(Path(cfg.teacher_checkpoint))
-                model.load_state_dict(_checked(state, model, cfg.teacher_checkpoint))
+            checkpoint = user_checkpoint(cfg, role)
+            if checkpoint:
+                model.load_state_dict(_checked(load_checkpoint(Path(checkpoint)), model, checkpoint))
                 model.to(self.device)
                 res = {
                     "test_acc": evaluate(model, self.data.test, self.data, cfg.optim.eval_batch_size),
@@ -210,7 +214,7 @@ class BenchmarkRunner:
 def _checked(state: dict, model: nn.Module, path: str) -> dict:
     expected = model.state_dict()
     if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
-        raise AkdError(f"checkpoint {path} does not fit the configured teacher architecture")
+        raise AkdError(f"checkpoint {path} does not fit the configured architecture")
     return state
 
 
@@ -226,6 +230,13 @@ def _result_metrics(result: StageResult) -> dict[str, float]:
 
 
 def run_benchmark(
-    cfg: BenchConfig, tracker: Tracker, store: ModelStore, results_dir: Path | None, dry_run: bool = False, log=print
+    cfg: BenchConfig,
+    tracker: Tracker | None,
+    store: ModelStore,
+    results_dir: Path | None,
+    dry_run: bool = False,
+    log=print,
+    command: str = "",
 ) -> list[dict[str, Any]]:
-    return BenchmarkRunner(cfg, tracker, store, results_dir, log).run(dry_run)
+    """Run (or with ``dry_run`` only plan) a benchmark; ``tracker`` may be None for a dry run."""
+    return BenchmarkRunner(cfg, tracker, store, results_dir, log, command).run(dry_run)

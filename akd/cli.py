@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -59,6 +60,11 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="where trained teachers and TAs are kept (default: .akd/models or $AKD_STORE)",
     )
     g.add_argument("--results-dir", default="results", help="root of the summary tables (default: results)")
+    g.add_argument(
+        "--label",
+        help="name this variant: results go to results/BENCH/PROFILE-LABEL (default when "
+        "settings differ from the profile: custom-<hash of the changes>)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan and time estimate, train nothing")
 
 
@@ -88,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace):
-    from akd.config import load_benchmark, parse_overrides
+    from akd.config import flatten, load_benchmark, parse_overrides
+    from akd.store import recipe_key
 
     overrides = parse_overrides(args.overrides)
     data = overrides.setdefault("data", {})
@@ -108,6 +115,12 @@ def _config(args: argparse.Namespace):
             overrides["methods"] = args.methods
     else:
         overrides["seeds"], overrides["methods"] = [args.seed], [args.method]
+    # Anything that changes results makes a variant, so a profile's own summary is never overwritten.
+    changes = {k: v for k, v in flatten(overrides).items() if k not in ("data.data_dir", "device", "threads")}
+    if args.label:
+        overrides["label"] = args.label
+    elif changes:
+        overrides["label"] = "custom-" + recipe_key(changes)[:6]
     return load_benchmark(args.benchmark, args.profile or "smoke", overrides)
 
 
@@ -144,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
 
         tracker = None if args.dry_run else Tracker(args.tracking_uri, experiment=f"akd-{cfg.benchmark}")
         results = Path(args.results_dir) if args.command == "bench" else None
-        run_benchmark(cfg, tracker, ModelStore(args.store_dir), results, dry_run=args.dry_run)
+        command = "akd " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        run_benchmark(cfg, tracker, ModelStore(args.store_dir), results, dry_run=args.dry_run, command=command)
         return 0
     except AkdError as exc:
         print(f"akd: error: {exc}", file=sys.stderr)

@@ -79,6 +79,7 @@ class AnnealingConfig:
 class BenchConfig:
     benchmark: str = "custom"
     profile: str = "custom"
+    label: str = ""  # names a variant of the profile; its results go to <profile>-<label>/
     paper_table: str = ""  # key of the reference numbers in akd.paper ("" = none)
     teacher: str = "resnet110"
     ta: str = "resnet20"
@@ -88,6 +89,7 @@ class BenchConfig:
     student_epochs: int = 200  # no-KD, KD and each TAKD stage
     teacher_seed: int = 0
     teacher_checkpoint: str = ""  # load this instead of training the teacher
+    ta_checkpoint: str = ""  # load this instead of training TAKD's teacher assistant
     seeds: list[int] = field(default_factory=lambda: [0])
     methods: list[str] = field(default_factory=lambda: ["nokd", "kd", "takd", "annealing"])
     device: str = "auto"
@@ -98,6 +100,11 @@ class BenchConfig:
     kd: KDConfig = field(default_factory=KDConfig)
     takd: TAKDConfig = field(default_factory=TAKDConfig)
     annealing: AnnealingConfig = field(default_factory=AnnealingConfig)
+
+    @property
+    def variant(self) -> str:
+        """The profile, or ``profile-label`` when settings differ from it."""
+        return f"{self.profile}-{self.label}" if self.label else self.profile
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,8 +229,10 @@ def validate(cfg: BenchConfig) -> None:
         for key, value in asdict(kd).items():
             if value < 0 or (key.endswith("temperature") and value <= 0):
                 raise AkdError(f"{name}.{key} must be positive, got {value}")
-    if cfg.teacher_checkpoint and not Path(cfg.teacher_checkpoint).is_file():
-        raise AkdError(f"teacher_checkpoint {cfg.teacher_checkpoint} does not exist")
+    for role in ("teacher", "ta"):
+        path = getattr(cfg, f"{role}_checkpoint")
+        if path and not Path(path).is_file():
+            raise AkdError(f"{role}_checkpoint {path} does not exist")
     d = cfg.data
     if not 0 <= d.val_fraction < 1:
         raise AkdError(f"data.val_fraction must be in [0, 1), got {d.val_fraction}")

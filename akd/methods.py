@@ -12,7 +12,7 @@ import in ``baselines/__init__.py`` (or ``akd/__init__.py`` for the suite's own 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -56,7 +56,6 @@ class Stage:
     teacher: str | None = None  # role whose logits the objective consumes
     init: str = "scratch"  # "scratch" or "previous" (best checkpoint of the previous stage)
     shared: bool = False  # stored by config and reused across methods and invocations
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 MethodBuilder = Callable[[BenchConfig], list[Stage]]

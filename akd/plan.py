@@ -35,6 +35,11 @@ def data_identity(cfg: BenchConfig, data: SplitData) -> dict:
     return {"config": asdict(cfg.data) | {"data_dir": None}, "fingerprint": data.fingerprint}
 
 
+def user_checkpoint(cfg: BenchConfig, role: str) -> str:
+    """The checkpoint the user named for ``role`` (teacher or ta), or ""."""
+    return getattr(cfg, f"{role}_checkpoint", "")
+
+
 def teacher_recipe(cfg: BenchConfig, data: SplitData) -> dict:
     if cfg.teacher_checkpoint:
         return {"checkpoint": cfg.teacher_checkpoint, "arch": cfg.teacher}
@@ -50,6 +55,8 @@ def teacher_recipe(cfg: BenchConfig, data: SplitData) -> dict:
 
 
 def shared_recipe(cfg: BenchConfig, data: SplitData, stage: Stage, seed: int, teacher_key: str) -> dict:
+    if user_checkpoint(cfg, stage.trains):
+        return {"checkpoint": user_checkpoint(cfg, stage.trains), "arch": getattr(cfg, stage.trains)}
     return {
         "role": stage.trains,
         "arch": getattr(cfg, stage.trains),
@@ -92,7 +99,14 @@ def build_plan(cfg: BenchConfig, data: SplitData, store: ModelStore) -> list[Run
                 if key not in shared_seen:
                     shared_seen.add(key)
                     runs.append(
-                        Run(f"{stage.trains}/seed{seed}", "shared", seed, [stage], key=key, stored=store.has(key))
+                        Run(
+                            f"{stage.trains}/seed{seed}",
+                            "shared",
+                            seed,
+                            [stage],
+                            key=key,
+                            stored=bool(user_checkpoint(cfg, stage.trains)) or store.has(key),
+                        )
                     )
             runs.append(Run(f"{method}/seed{seed}", "method", seed, own, method=method, needs=needs))
     return runs

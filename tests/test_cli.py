@@ -31,46 +31,26 @@ def test_bad_input_one_line_nonzero(argv, fragment, capsys, in_tmp):
     assert not (in_tmp / "results").exists() and not (in_tmp / "mlflow.db").exists()
 
 
+def _bench_with_teacher_file(tmp, content: bytes | None = None, state: dict | None = None) -> int:
+    write_cifar(tmp / "data", "cifar10", n_train=200, n_test=20)
+    if state is not None:
+        torch.save(state, tmp / "teacher.pt")
+    else:
+        (tmp / "teacher.pt").write_bytes(content)
+    argv = "bench cifar10 --profile smoke --data-dir data --set teacher_checkpoint=teacher.pt --methods kd"
+    return main(argv.split())
+
+
 def test_corrupt_teacher_checkpoint(capsys, in_tmp):
-    write_cifar(in_tmp / "data", "cifar10", n_train=200, n_test=20)
-    (in_tmp / "teacher.pt").write_bytes(b"\x00garbage")
-    code = main(
-        [
-            "bench",
-            "cifar10",
-            "--profile",
-            "smoke",
-            "--data-dir",
-            "data",
-            "--set",
-            "teacher_checkpoint=teacher.pt",
-            "--methods",
-            "kd",
-        ]
-    )
+    code = _bench_with_teacher_file(in_tmp, content=b"\x00garbage")
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "teacher.pt is corrupt" in err
     assert not (in_tmp / "results").exists()
 
 
 def test_teacher_checkpoint_of_wrong_architecture(capsys, in_tmp):
-    write_cifar(in_tmp / "data", "cifar10", n_train=200, n_test=20)
-    torch.save({"fc.weight": torch.zeros(3, 3)}, in_tmp / "teacher.pt")
-    code = main(
-        [
-            "bench",
-            "cifar10",
-            "--profile",
-            "smoke",
-            "--data-dir",
-            "data",
-            "--set",
-            "teacher_checkpoint=teacher.pt",
-            "--methods",
-            "kd",
-        ]
-    )
-    assert code == 2 and "does not fit" in capsys.readouterr().err
+    assert _bench_with_teacher_file(in_tmp, state={"fc.weight": torch.zeros(3, 3)}) == 2
+    assert "does not fit" in capsys.readouterr().err
 
 
 def test_console_entry_offline_cifar100(in_tmp):
@@ -93,3 +73,16 @@ def test_help_explains(capsys):
         main(["bench", "--help"])
     out = capsys.readouterr().out
     assert exc.value.code == 0 and "--select-on" in out and "MLFLOW_TRACKING_URI" in out
+
+
+def test_changed_settings_make_a_labelled_variant():
+    from akd.cli import _config, build_parser
+
+    def cfg(*argv):
+        return _config(build_parser().parse_args(["bench", "cifar10", *argv]))
+
+    assert cfg("--data-dir", "elsewhere", "--threads", "1").variant == "smoke"
+    a, b = cfg("--set", "annealing.tau_max=1"), cfg("--set", "annealing.tau_max=1")
+    assert a.variant.startswith("smoke-custom-") and a.variant == b.variant
+    assert cfg("--set", "annealing.tau_max=2").variant != a.variant
+    assert cfg("--seeds", "5", "--label", "one-seed").variant == "smoke-one-seed"

@@ -104,6 +104,42 @@ def test_second_invocation_reuses_teacher_and_ta(fashion):
 def test_cifar10_path_on_fixture_with_paper_column(tmp_path):
     write_cifar(tmp_path / "data", "cifar10", n_train=600, n_test=100)
     _bench(tmp_path, "cifar10", "--data-dir", str(tmp_path / "data"), "--seeds", "0", "--methods", "kd", "annealing")
-    text = (tmp_path / "results" / "cifar10" / "smoke" / "summary.md").read_text()
+    # fewer seeds and methods than the profile: a variant, so the profile's own summary is not overwritten
+    assert not (tmp_path / "results" / "cifar10" / "smoke").exists()
+    (folder,) = (tmp_path / "results" / "cifar10").glob("smoke-custom-*")
+    text = (folder / "summary.md").read_text()
     assert "| KD | resnet8 |" in text and "| 88.45 |" in text and "| 89.44 |" in text
+    assert "--methods kd annealing" in text  # the exact command that made it
     assert "TAKD" not in text.split("|---|")[1].split("\n\n")[0]
+
+
+def test_user_named_teacher_and_ta_checkpoints_are_used_not_trained(tmp_path):
+    import torch
+
+    from akd.models import build_model
+
+    write_cifar(tmp_path / "data", "cifar10", n_train=300, n_test=50)
+    torch.manual_seed(0)
+    torch.save(build_model("resnet14", 3, 10).state_dict(), tmp_path / "teacher.pt")
+    torch.save({"state_dict": build_model("resnet8", 3, 10).state_dict()}, tmp_path / "ta.pt")
+    _bench(
+        tmp_path,
+        "cifar10",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--seeds",
+        "0",
+        "--methods",
+        "takd",
+        "--set",
+        f"teacher_checkpoint={tmp_path / 'teacher.pt'}",
+        "--set",
+        f"ta_checkpoint={tmp_path / 'ta.pt'}",
+    )
+    client, runs = _runs(tmp_path, "akd-cifar10")
+    by_name = {r.info.run_name: r for r in runs}
+    for name in ("teacher", "ta/seed0"):
+        assert by_name[name].data.tags["trained"] == "false"
+        assert client.get_metric_history(by_name[name].info.run_id, "train_loss") == []
+    assert len(client.get_metric_history(by_name["takd/seed0"].info.run_id, "train_loss")) == 2
+    assert not (tmp_path / "store").exists()  # nothing trained, nothing stored
