@@ -96,6 +96,12 @@ def to_markdown(table: pd.DataFrame, cfg: BenchConfig, wall_seconds: float, tags
             f"{_pm(r.test_acc_last_mean, r.test_acc_last_std)} | {r.n_seeds} | {paper} |"
         )
     lines = verdict(table)
+    budget = cfg.annealing.phase1_epochs + cfg.annealing.phase2_epochs
+    if lines and budget != cfg.student_epochs:
+        lines.append(
+            f"Budget: Annealing-KD trained the student for {budget} epochs, the other methods for "
+            f"{cfg.student_epochs}; compare an equal-budget variant before crediting the method."
+        )
     if lines:
         head += ["", *lines]
     return "\n".join(head) + "\n"
