@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -16,7 +17,7 @@ from akd.config import BenchConfig
 from akd.data import SplitData
 from akd.methods import CrossEntropy, Stage, build_stages
 from akd.models import build_model
-from akd.store import ModelStore, recipe_key
+from akd.store import ModelStore, file_sha256, recipe_key
 
 
 @dataclass
@@ -40,9 +41,14 @@ def user_checkpoint(cfg: BenchConfig, role: str) -> str:
     return getattr(cfg, f"{role}_checkpoint", "")
 
 
+def _checkpoint_recipe(cfg: BenchConfig, role: str) -> dict:
+    path = user_checkpoint(cfg, role)
+    return {"checkpoint": path, "sha256": file_sha256(Path(path)), "arch": getattr(cfg, role)}
+
+
 def teacher_recipe(cfg: BenchConfig, data: SplitData) -> dict:
     if cfg.teacher_checkpoint:
-        return {"checkpoint": cfg.teacher_checkpoint, "arch": cfg.teacher}
+        return _checkpoint_recipe(cfg, "teacher")
     return {
         "role": "teacher",
         "arch": cfg.teacher,
@@ -56,7 +62,7 @@ def teacher_recipe(cfg: BenchConfig, data: SplitData) -> dict:
 
 def shared_recipe(cfg: BenchConfig, data: SplitData, stage: Stage, seed: int, teacher_key: str) -> dict:
     if user_checkpoint(cfg, stage.trains):
-        return {"checkpoint": user_checkpoint(cfg, stage.trains), "arch": getattr(cfg, stage.trains)}
+        return _checkpoint_recipe(cfg, stage.trains)
     return {
         "role": stage.trains,
         "arch": getattr(cfg, stage.trains),
