@@ -218,7 +218,7 @@ def load_data(cfg: DataConfig, device: torch.device | str = "cpu") -> SplitData:
         num_classes=NUM_CLASSES[cfg.dataset],
         mean=as_255(mean).to(dev),
         std=as_255(std).to(dev),
-        fingerprint=_fingerprint(train.labels, train_idx, val_idx, test.labels),
+        fingerprint=_fingerprint(train.images, train.labels, val.images, val.labels, test.images, test.labels),
     )
 
 

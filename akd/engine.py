@@ -109,9 +109,9 @@ def train_stage(
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
         for idx, shifts, flips in batches(n, seed, epoch, data_cfg, optim_cfg.batch_size):
-            raw = augment(data.train.images[idx.to(data.train.images.device)], shifts, flips, data_cfg.pad)
-            x = normalize(raw, data)
-            y = data.train.labels[idx.to(data.train.labels.device)]
+            idx = idx.to(data.train.images.device)
+            x = normalize(augment(data.train.images[idx], shifts, flips, data_cfg.pad), data)
+            y = data.train.labels[idx]
             teacher_logits = None
             if teacher is not None:
                 with torch.no_grad():
