@@ -19,7 +19,7 @@ from akd.data import SplitData, load_data
 from akd.engine import StageResult, evaluate, train_stage
 from akd.errors import AkdError
 from akd.models import build_model
-from akd.plan import Run, build_plan, estimate_seconds, format_plan, shared_recipe, teacher_recipe, user_checkpoint
+from akd.plan import Run, build_plan, estimate_seconds, format_plan, user_checkpoint
 from akd.provenance import derive_seed, provenance
 from akd.results import summarize, write_summary
 from akd.store import ModelStore, load_checkpoint
@@ -88,13 +88,13 @@ class BenchmarkRunner:
         self.tracker.log_json(self.parent, cfg.to_dict(), "config.json")
         ok = False
         try:
-            teacher = None
-            if runs[0].kind == "teacher":
-                self.teacher_key = runs[0].key
-                teacher = self._teacher(runs[0])
-            for run in runs[teacher is not None :]:
-                if run.kind == "shared":
-                    self._shared(run, teacher)
+            teacher: nn.Module | None = None
+            for run in runs:  # the plan puts the teacher first and each shared run before its users
+                if run.kind == "teacher":
+                    teacher = self._stored_or_train(run, None)
+                elif run.kind == "shared":
+                    source = teacher if run.stages[0].teacher == "teacher" else None
+                    self.shared_models[run.key] = self._stored_or_train(run, source)
                 else:
                     self._method(run, teacher)
             wall = time.perf_counter() - started
@@ -127,8 +127,7 @@ class BenchmarkRunner:
 
         return train_stage(stage, model, teacher, self.data, self.cfg.data, self.cfg.optim, seed, on_epoch, desc)
 
-    def _finish(self, run_id: str, run: Run, result: StageResult | dict, history: list, role: str) -> None:
-        res = result if isinstance(result, dict) else _result_metrics(result)
+    def _finish(self, run_id: str, run: Run, res: dict[str, float], history: list, role: str) -> None:
         self.tracker.log_metrics(run_id, res)
         if history:
             self.tracker.log_json(run_id, history, "history.json")
@@ -136,9 +135,10 @@ class BenchmarkRunner:
         self.rows.append({"run": role, "seed": run.seed, **res})
         self.log(f"{run.name}: test acc {res['test_acc']:.2f} (best val epoch), {res['test_acc_last']:.2f} (last)")
 
-    def _stored_or_train(self, run: Run, role: str, stage, teacher: nn.Module | None, recipe: dict) -> nn.Module:
-        """Load ``run`` from the store, or train and store it; either way one tracked child run."""
-        cfg = self.cfg
+    def _stored_or_train(self, run: Run, teacher: nn.Module | None) -> nn.Module:
+        """Load ``run`` (a user checkpoint or the store), or train and store it; one tracked child run."""
+        cfg, stage = self.cfg, run.stages[0]
+        role = stage.trains
         run_id = self._child(run, {"role": role, "store_key": run.key, "trained": str(not run.stored).lower()})
         try:
             model = build_model(getattr(cfg, role), self.data.in_channels, self.data.num_classes)
@@ -162,7 +162,8 @@ class BenchmarkRunner:
                 model = init_model(cfg, role, run.seed, self.data, self.device)
                 result = self._train_tracked(run_id, 0, stage, model, teacher, run.seed, 0, run.name)
                 res, history = _result_metrics(result), result.history
-                self.store.save(run.key, result.best_state, {"recipe": recipe, "results": res, "tags": self.base_tags})
+                meta = {"recipe": run.recipe, "results": res, "tags": self.base_tags}
+                self.store.save(run.key, result.best_state, meta)
         except BaseException:
             self.tracker.end(run_id, False)
             raise
@@ -171,15 +172,6 @@ class BenchmarkRunner:
         for p in model.parameters():
             p.requires_grad_(False)
         return model
-
-    def _teacher(self, run: Run) -> nn.Module:
-        return self._stored_or_train(run, "teacher", run.stages[0], None, teacher_recipe(self.cfg, self.data))
-
-    def _shared(self, run: Run, teacher: nn.Module | None) -> None:
-        stage = run.stages[0]
-        recipe = shared_recipe(self.cfg, self.data, stage, run.seed, self.teacher_key)
-        source = teacher if stage.teacher == "teacher" else None
-        self.shared_models[run.key] = self._stored_or_train(run, stage.trains, stage, source, recipe)
 
     def _method(self, run: Run, teacher: nn.Module | None) -> None:
         cfg = self.cfg

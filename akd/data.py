@@ -82,7 +82,7 @@ def read_cifar(root: Path, name: str) -> tuple[Split, Split]:
             "labels",
         )
     else:
-        folder, train_files, test_files, key = root / "cifar-100-python", ["train"], ["test"], ("fine_labels")
+        folder, train_files, test_files, key = root / "cifar-100-python", ["train"], ["test"], "fine_labels"
 
     def load(files: list[str]) -> Split:
         images, labels = [], []

@@ -28,6 +28,7 @@ class Run:
     stages: list[Stage]
     method: str = ""
     key: str = ""  # store key, for teacher and shared runs
+    recipe: dict = field(default_factory=dict)  # what the key hashes, saved beside the stored model
     stored: bool = False
     needs: dict[str, str] = field(default_factory=dict)  # role -> store key of a shared run it uses
 
@@ -77,20 +78,21 @@ def shared_recipe(cfg: BenchConfig, data: SplitData, stage: Stage, seed: int, te
 
 
 def build_plan(cfg: BenchConfig, data: SplitData, store: ModelStore) -> list[Run]:
-    teacher_key = recipe_key(teacher_recipe(cfg, data))
-    teacher_stage = Stage("teacher", "teacher", cfg.teacher_epochs, CrossEntropy())
-    runs = [
-        Run(
-            "teacher",
-            "teacher",
-            cfg.teacher_seed,
-            [teacher_stage],
-            key=teacher_key,
-            stored=bool(cfg.teacher_checkpoint) or store.has(teacher_key),
+    recipe = teacher_recipe(cfg, data)
+    teacher_key = recipe_key(recipe)
+    runs: list[Run] = []
+    if any(st.teacher for m in cfg.methods for st in build_stages(m, cfg)):  # else no teacher is needed
+        runs.append(
+            Run(
+                "teacher",
+                "teacher",
+                cfg.teacher_seed,
+                [Stage("teacher", "teacher", cfg.teacher_epochs, CrossEntropy())],
+                key=teacher_key,
+                recipe=recipe,
+                stored=bool(cfg.teacher_checkpoint) or store.has(teacher_key),
+            )
         )
-    ]
-    if not any(st.teacher for m in cfg.methods for st in build_stages(m, cfg)):
-        runs = []  # no method distils: no teacher to train
     for seed in cfg.seeds:
         shared_seen: set[str] = set()
         for method in cfg.methods:
@@ -100,7 +102,8 @@ def build_plan(cfg: BenchConfig, data: SplitData, store: ModelStore) -> list[Run
                 if not stage.shared:
                     own.append(stage)
                     continue
-                key = recipe_key(shared_recipe(cfg, data, stage, seed, teacher_key))
+                recipe = shared_recipe(cfg, data, stage, seed, teacher_key)
+                key = recipe_key(recipe)
                 needs[stage.trains] = key
                 if key not in shared_seen:
                     shared_seen.add(key)
@@ -111,6 +114,7 @@ def build_plan(cfg: BenchConfig, data: SplitData, store: ModelStore) -> list[Run
                             seed,
                             [stage],
                             key=key,
+                            recipe=recipe,
                             stored=bool(user_checkpoint(cfg, stage.trains)) or store.has(key),
                         )
                     )

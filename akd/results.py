@@ -40,9 +40,9 @@ def summarize(rows: list[dict[str, Any]], cfg: BenchConfig) -> pd.DataFrame:
                 "run": name,
                 "model": arch.get(name, cfg.student),
                 "test_acc_mean": part["test_acc"].mean(),
-                "test_acc_std": part["test_acc"].std(ddof=1) if len(part) > 1 else float("nan"),
+                "test_acc_std": part["test_acc"].std(ddof=1),  # NaN for a single seed
                 "test_acc_last_mean": part["test_acc_last"].mean(),
-                "test_acc_last_std": part["test_acc_last"].std(ddof=1) if len(part) > 1 else float("nan"),
+                "test_acc_last_std": part["test_acc_last"].std(ddof=1),
                 "n_seeds": len(part),
                 "paper": paper.get(name, float("nan")),
             }
