@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from akd.cache import LogitCache, default_cache_dir
 from akd.config import BenchConfig, flatten
 from akd.data import SplitData, load_data
 from akd.engine import StageResult, evaluate, train_stage
@@ -22,31 +23,27 @@ from akd.models import build_model
 from akd.plan import Run, build_plan, estimate_seconds, format_plan, user_checkpoint
 from akd.provenance import derive_seed, provenance
 from akd.results import summarize, write_summary
+from akd.runtime import Runtime, setup_runtime
 from akd.store import ModelStore, load_checkpoint
+from akd.teacher import FrozenLogits
 from akd.tracking import Tracker
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise AkdError(f"device {name!r} was asked for but CUDA is not available")
-    return torch.device(name)
+def runtime_for(cfg: BenchConfig) -> Runtime:
+    return setup_runtime(cfg.device, cfg.threads, cfg.deterministic, cfg.channels_last, cfg.amp, cfg.compile)
 
 
-def setup_env(cfg: BenchConfig) -> torch.device:
-    """Everything a benchmark needs before training: threads, determinism, device."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    if cfg.deterministic:
-        torch.use_deterministic_algorithms(True)
-    return resolve_device(cfg.device)
+def cache_for(cfg: BenchConfig, log=print) -> LogitCache | None:
+    c = cfg.cache
+    if not c.enabled:
+        return None
+    return LogitCache(c.dir or default_cache_dir(), int(c.max_gb * 1e9), c.dtype, log)
 
 
-def init_model(cfg: BenchConfig, role: str, seed: int, data: SplitData, device: torch.device) -> nn.Module:
+def init_model(cfg: BenchConfig, role: str, seed: int, data: SplitData, rt: Runtime) -> nn.Module:
     """Initial weights depend only on (seed, role): every method's student starts identical."""
     torch.manual_seed(derive_seed(seed, "init", role))
-    return build_model(getattr(cfg, role), data.in_channels, data.num_classes).to(device)
+    return rt.place(build_model(getattr(cfg, role), data.in_channels, data.num_classes))
 
 
 class BenchmarkRunner:
@@ -67,19 +64,19 @@ class BenchmarkRunner:
     # ------------------------------------------------------------------ entry point
     def run(self, dry_run: bool = False) -> list[dict[str, Any]]:
         cfg = self.cfg
-        device = setup_env(cfg)
-        data = load_data(cfg.data, device)
+        rt = runtime_for(cfg)
+        data = load_data(cfg.data, rt.device)
         runs = build_plan(cfg, data, self.store)
-        self.log(format_plan(cfg, runs, estimate_seconds(cfg, runs, data, device), data))
+        self.log(format_plan(cfg, runs, estimate_seconds(cfg, runs, data, rt), data))
         if dry_run:
             return []
-        self.device, self.data = device, data
+        self.rt, self.data, self.cache = rt, data, cache_for(cfg, self.log)
         self.base_tags = {
             "benchmark": cfg.benchmark,
             "profile": cfg.profile,
             "variant": cfg.variant,
             "command": self.command,
-            **provenance(device),
+            **provenance(rt.device),
         }
         started = time.perf_counter()
         self.parent = self.tracker.start(
@@ -104,7 +101,12 @@ class BenchmarkRunner:
                 for path in paths:
                     self.tracker.log_file(self.parent, path)
                 self.log(f"Summary written to {paths[1]}")
-            self.tracker.log_metrics(self.parent, {"wall_seconds": wall})
+            totals: dict[str, float] = {}
+            for row in self.rows:
+                for k, v in row.items():
+                    if k.endswith(("_forward_images", "_epochs_computed", "_epochs_cached")):
+                        totals[k] = totals.get(k, 0.0) + v
+            self.tracker.log_metrics(self.parent, {"wall_seconds": wall, **totals})
             ok = True
         finally:
             self.tracker.end(self.parent, ok)
@@ -120,12 +122,22 @@ class BenchmarkRunner:
 
     def _train_tracked(
         self, run_id: str, stage_index: int, stage, model, teacher, seed: int, step0: int, desc: str
-    ) -> StageResult:
+    ) -> tuple[StageResult, dict[str, float]]:
+        """Train one stage; returns its result and the teacher-forward counts of its source."""
+
         def on_epoch(record: dict[str, float]) -> None:
             metrics = {k: v for k, v in record.items() if k != "epoch"} | {"phase": stage_index + 1}
             self.tracker.log_metrics(run_id, metrics, step=step0 + int(record["epoch"]))
 
-        return train_stage(stage, model, teacher, self.data, self.cfg.data, self.cfg.optim, seed, on_epoch, desc)
+        cfg = self.cfg
+        source = None
+        if teacher is not None:
+            role = stage.teacher
+            source = FrozenLogits(
+                teacher, role, getattr(cfg, role), self.data, cfg.data, seed, cfg.optim.batch_size, self.rt, self.cache
+            )
+        result = train_stage(stage, model, source, self.data, cfg.data, cfg.optim, seed, self.rt, on_epoch, desc)
+        return result, source.counts() if source is not None else {}
 
     def _finish(self, run_id: str, run: Run, res: dict[str, float], history: list, role: str) -> None:
         self.tracker.log_metrics(run_id, res)
@@ -145,23 +157,23 @@ class BenchmarkRunner:
             checkpoint = user_checkpoint(cfg, role)
             if checkpoint:
                 model.load_state_dict(_checked(load_checkpoint(Path(checkpoint)), model, checkpoint))
-                model.to(self.device)
+                self.rt.place(model)
                 res = {
-                    "test_acc": evaluate(model, self.data.test, self.data, cfg.optim.eval_batch_size),
-                    "val_acc_best": evaluate(model, self.data.val, self.data, cfg.optim.eval_batch_size),
+                    "test_acc": evaluate(model, self.data.test, self.data, cfg.optim.eval_batch_size, self.rt),
+                    "val_acc_best": evaluate(model, self.data.val, self.data, cfg.optim.eval_batch_size, self.rt),
                 }
                 res["test_acc_last"] = res["test_acc"]
                 history: list = []
             elif run.stored:
                 state, meta = self.store.load(run.key)
                 model.load_state_dict(state)
-                model.to(self.device)
+                self.rt.place(model)
                 res, history = meta["results"], []
                 self.log(f"{run.name}: reusing stored {role} {run.key}")
             else:
-                model = init_model(cfg, role, run.seed, self.data, self.device)
-                result = self._train_tracked(run_id, 0, stage, model, teacher, run.seed, 0, run.name)
-                res, history = _result_metrics(result), result.history
+                model = init_model(cfg, role, run.seed, self.data, self.rt)
+                result, counts = self._train_tracked(run_id, 0, stage, model, teacher, run.seed, 0, run.name)
+                res, history = _result_metrics(result) | counts, result.history
                 meta = {"recipe": run.recipe, "results": res, "tags": self.base_tags}
                 self.store.save(run.key, result.best_state, meta)
         except BaseException:
@@ -187,11 +199,13 @@ class BenchmarkRunner:
                 if stage.init == "previous":
                     model = models[stage.trains]
                 else:
-                    model = init_model(cfg, stage.trains, run.seed, self.data, self.device)
+                    model = init_model(cfg, stage.trains, run.seed, self.data, self.rt)
                 source = models.get(stage.teacher) if stage.teacher else None
-                result = self._train_tracked(
+                result, counts = self._train_tracked(
                     run_id, i, stage, model, source, run.seed, len(history), f"{run.name} {stage.name}"
                 )
+                for k, v in counts.items():
+                    extra[k] = extra.get(k, 0.0) + v
                 history += [r | {"phase": i + 1} for r in result.history]
                 models[stage.trains] = model
                 if len(run.stages) > 1:

@@ -18,11 +18,14 @@ EPILOG = """examples:
   akd bench cifar10 --profile smoke --dry-run    print the plan and the time estimate only
   akd train cifar100 --method annealing --seed 1 --set annealing.tau_max=5
   akd list                                       benchmarks, profiles, methods and models
+  akd cache info                                 what the teacher-output cache holds
 
 Settings: every default lives in akd/config.py; a benchmark file (benchmarks/NAME.toml) overrides
 them per profile; --set KEY=VALUE overrides either (e.g. --set kd.temperature=2 --set seeds=1,2,3).
 Tracking: MLflow, by default sqlite:///mlflow.db in the working directory (no server needed);
-set MLFLOW_TRACKING_URI or --tracking-uri for a server. Open it with `nox -s ui`."""
+set MLFLOW_TRACKING_URI or --tracking-uri for a server. Open it with `nox -s ui`.
+Teacher outputs: computed once per (teacher, data, augmentation, seed, epoch) into .akd/cache
+(or $AKD_CACHE, --cache-dir) and reused by every method and trial; --no-cache runs them live."""
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -60,6 +63,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="where trained teachers and TAs are kept (default: .akd/models or $AKD_STORE)",
     )
     g.add_argument("--results-dir", default="results", help="root of the summary tables (default: results)")
+    g.add_argument("--cache-dir", help="teacher-output cache (default: $AKD_CACHE or .akd/cache)")
+    g.add_argument("--no-cache", action="store_true", help="run the teacher live on every batch; cache nothing")
     g.add_argument(
         "--label",
         help="name this variant: results go to results/BENCH/PROFILE-LABEL (default when "
@@ -90,11 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--method", required=True, help="nokd, kd, takd or annealing")
     train.add_argument("--seed", type=int, default=0)
     sub.add_parser("list", help="list benchmarks, profiles, methods and models")
+    cache = sub.add_parser("cache", help="show or clear the teacher-output cache")
+    cache.add_argument("action", choices=["info", "clear"])
+    cache.add_argument("--cache-dir", help="the cache's folder (default: $AKD_CACHE or .akd/cache)")
     return parser
 
 
 def _config(args: argparse.Namespace):
-    from akd.config import flatten, load_benchmark, parse_overrides
+    from akd.config import MACHINE_SETTINGS, flatten, load_benchmark, parse_overrides
     from akd.store import recipe_key
 
     overrides = parse_overrides(args.overrides)
@@ -108,6 +116,10 @@ def _config(args: argparse.Namespace):
     for name in ("device", "threads"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
+    if args.cache_dir:
+        overrides.setdefault("cache", {})["dir"] = args.cache_dir
+    if args.no_cache:
+        overrides.setdefault("cache", {})["enabled"] = False
     if args.command == "bench":
         if args.seeds:
             overrides["seeds"] = args.seeds
@@ -116,7 +128,7 @@ def _config(args: argparse.Namespace):
     else:
         overrides["seeds"], overrides["methods"] = [args.seed], [args.method]
     # Anything that changes results makes a variant, so a profile's own summary is never overwritten.
-    changes = {k: v for k, v in flatten(overrides).items() if k not in ("data.data_dir", "device", "threads")}
+    changes = {k: v for k, v in flatten(overrides).items() if k not in MACHINE_SETTINGS}
     if args.label:
         overrides["label"] = args.label
     elif changes:
@@ -138,6 +150,17 @@ def _list() -> None:
     print("models:", ", ".join(MODELS))
 
 
+def _cache(args: argparse.Namespace) -> None:
+    from akd.cache import LogitCache, default_cache_dir
+
+    cache = LogitCache(args.cache_dir or default_cache_dir())
+    if args.action == "info":
+        print(cache.info())
+    else:
+        entries, nbytes = cache.clear()
+        print(f"Removed {entries} cached epochs ({nbytes / 1e6:.1f} MB) from {cache.root}")
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # so a killed benchmark still marks its MLflow runs FAILED
 
@@ -149,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             _list()
+            return 0
+        if args.command == "cache":
+            _cache(args)
             return 0
         cfg = _config(args)
         from akd.bench import run_benchmark

@@ -16,6 +16,19 @@ from typing import Any
 from akd.errors import AkdError
 
 BENCHMARK_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+# Where and how a run executes, not what it computes (at most the last bits change): changing these
+# does not make a new variant of a profile's results.
+MACHINE_SETTINGS = (
+    "data.data_dir",
+    "device",
+    "threads",
+    "channels_last",
+    "amp",
+    "compile",
+    "cache.enabled",
+    "cache.dir",
+    "cache.max_gb",
+)
 
 
 @dataclass
@@ -76,6 +89,16 @@ class AnnealingConfig:
 
 
 @dataclass
+class CacheConfig:
+    """Teacher and TA outputs, computed once per (weights, data, augmentation, seed, epoch) (akd.cache)."""
+
+    enabled: bool = True
+    dir: str = ""  # "" = $AKD_CACHE, else .akd/cache
+    max_gb: float = 20.0  # least recently used epochs are evicted beyond this; 0 = no limit
+    dtype: str = "float32"  # "float16" halves the size; logits keep 11 significant bits
+
+
+@dataclass
 class BenchConfig:
     benchmark: str = "custom"
     profile: str = "custom"
@@ -95,11 +118,15 @@ class BenchConfig:
     device: str = "auto"
     threads: int = 0  # 0 = torch's default
     deterministic: bool = False
+    channels_last: bool = True  # NHWC layout: faster on these CPUs and on GPUs (akd.runtime)
+    amp: bool = True  # bf16 autocast on CUDA; never used on CPU
+    compile: bool = False  # torch.compile the trained and the frozen models
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     kd: KDConfig = field(default_factory=KDConfig)
     takd: TAKDConfig = field(default_factory=TAKDConfig)
     annealing: AnnealingConfig = field(default_factory=AnnealingConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
 
     @property
     def variant(self) -> str:
@@ -240,6 +267,11 @@ def validate(cfg: BenchConfig) -> None:
         raise AkdError(f"data.selection must be 'val' or 'test', got {d.selection!r}")
     if d.selection == "val" and d.val_fraction == 0:
         raise AkdError("data.val_fraction is 0: set it above 0 or select on the test set explicitly")
+    c = cfg.cache
+    if c.dtype not in ("float32", "float16"):
+        raise AkdError(f"cache.dtype must be 'float32' or 'float16', got {c.dtype!r}")
+    if c.max_gb < 0:
+        raise AkdError(f"cache.max_gb must be >= 0 (0 = no limit), got {c.max_gb}")
     o = cfg.optim
     if o.lr <= 0 or o.batch_size < 1 or not all(0 < m <= 1 for m in o.milestones):
         raise AkdError("optim: lr must be > 0, batch_size >= 1, milestones fractions in (0, 1]")

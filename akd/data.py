@@ -244,16 +244,20 @@ def epoch_plan(n: int, seed: int, epoch: int, pad: int) -> EpochPlan:
     return EpochPlan(order, shifts, flips)
 
 
-def augment(images: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
-    """Batched random crop (zero padding ``pad``) and horizontal flip of uint8 [B, C, H, W]."""
-    if pad == 0 and not bool(flips.any()):
+def augment(images: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor | None, pad: int) -> torch.Tensor:
+    """Batched random crop (zero padding ``pad``) and horizontal flip of uint8 [B, C, H, W].
+
+    ``flips`` None means no flipping; with ``pad`` 0 too the images pass through untouched.
+    """
+    if pad == 0 and flips is None:
         return images
     b, _, h, w = images.shape
     padded = F.pad(images, (pad, pad, pad, pad))
     dev = images.device
     rows = shifts[:, 0].to(dev)[:, None] + torch.arange(h, device=dev)  # [B, H]
     cols = shifts[:, 1].to(dev)[:, None] + torch.arange(w, device=dev)  # [B, W]
-    cols = torch.where(flips.to(dev)[:, None], cols.flip(1), cols)
+    if flips is not None:
+        cols = torch.where(flips.to(dev)[:, None], cols.flip(1), cols)
     batch = torch.arange(b, device=dev)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # [B, H, W, C]
     return out.permute(0, 3, 1, 2).contiguous()
@@ -261,3 +265,24 @@ def augment(images: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor, pad
 
 def normalize(images: torch.Tensor, data: SplitData) -> torch.Tensor:
     return (images.float() - data.mean) / data.std
+
+
+def train_batches(data: SplitData, cfg: DataConfig, seed: int, epoch: int, batch_size: int):
+    """Yield (sample indices, normalised augmented images, labels) for each batch of an epoch.
+
+    The one place training inputs are made: the training loop and the teacher-output cache both
+    call it, so a cached teacher sees exactly the tensors a live one would. The plan moves to the
+    data's device once per epoch; a final batch of one sample is skipped (BatchNorm cannot train
+    on it).
+    """
+    dev = data.train.images.device
+    plan = epoch_plan(len(data.train), seed, epoch, cfg.pad)
+    order, shifts = plan.order.to(dev), plan.shifts.to(dev)
+    flips = plan.flips.to(dev) if cfg.flip else None
+    for i in range(0, len(order), batch_size):
+        idx = order[i : i + batch_size]
+        if len(idx) < 2:
+            continue
+        batch_flips = flips[idx] if flips is not None else None
+        x = normalize(augment(data.train.images[idx], shifts[idx], batch_flips, cfg.pad), data)
+        yield idx, x, data.train.labels[idx]

@@ -7,6 +7,7 @@ recipe, so the plan can say which are already stored and will not be trained aga
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from akd.config import BenchConfig
 from akd.data import SplitData
 from akd.methods import CrossEntropy, Stage, build_stages
 from akd.models import build_model
+from akd.runtime import Runtime
 from akd.store import ModelStore, file_sha256, recipe_key
 
 
@@ -122,15 +124,20 @@ def build_plan(cfg: BenchConfig, data: SplitData, store: ModelStore) -> list[Run
     return runs
 
 
-def _speeds(arch: str, data: SplitData, batch: int, device: torch.device) -> tuple[float, float]:
-    """(train, inference) images/s of ``arch`` on this machine, from a few steps on random data."""
-    model = build_model(arch, data.in_channels, data.num_classes).to(device)
-    shape = (batch, *data.train.images.shape[1:])
-    x, y = torch.randn(shape, device=device), torch.randint(0, data.num_classes, (batch,), device=device)
+@functools.cache
+def _speeds(arch: str, shape: tuple[int, ...], classes: int, batch: int, rt: Runtime) -> tuple[float, float]:
+    """(train, inference) images/s of ``arch`` on this machine, from a few steps on random data.
+
+    Memoised per process, so a sweep that plans many trials probes each model once.
+    """
+    model = rt.place(build_model(arch, shape[0], classes))
+    x = rt.layout(torch.randn((batch, *shape), device=rt.device))
+    y = torch.randint(0, classes, (batch,), device=rt.device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
 
     def train_step() -> None:
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+        with rt.autocast():
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -141,7 +148,7 @@ def _speeds(arch: str, data: SplitData, batch: int, device: torch.device) -> tup
         train_step()
     train = 4 * batch / (time.perf_counter() - t0)
     model.eval()
-    with torch.no_grad():
+    with torch.inference_mode(), rt.autocast():
         model(x)
         t0 = time.perf_counter()
         for _ in range(2):
@@ -150,21 +157,30 @@ def _speeds(arch: str, data: SplitData, batch: int, device: torch.device) -> tup
     return train, infer
 
 
-def estimate_seconds(cfg: BenchConfig, runs: list[Run], data: SplitData, device: torch.device) -> dict[str, float]:
-    """Seconds each run will take, measured from short timing probes of the models it uses."""
-    archs = {cfg.teacher, cfg.ta, cfg.student}
-    speed = {a: _speeds(a, data, cfg.optim.batch_size, device) for a in archs}
+def estimate_seconds(cfg: BenchConfig, runs: list[Run], data: SplitData, rt: Runtime) -> dict[str, float]:
+    """Seconds each run will take, from short timing probes of the models it trains or runs.
+
+    With the teacher-output cache on, a teacher epoch (role, seed, epoch) is paid for once in the
+    plan: later stages that need it read it from the cache.
+    """
+    shape, classes, batch = tuple(data.train.images.shape[1:]), data.num_classes, cfg.optim.batch_size
     n_train, n_eval = len(data.train), len(data.val)
+    paid: set[tuple[str, int, int]] = set()
     out = {}
     for run in runs:
         total = 0.0
         if not run.stored:
             for st in run.stages:
                 arch = getattr(cfg, st.trains)
-                per_epoch = n_train / speed[arch][0] + n_eval / speed[arch][1]
+                train, infer = _speeds(arch, shape, classes, batch, rt)
+                total += st.epochs * (n_train / train + n_eval / infer)
                 if st.teacher:
-                    per_epoch += n_train / speed[getattr(cfg, st.teacher)][1]
-                total += st.epochs * per_epoch
+                    teacher_infer = _speeds(getattr(cfg, st.teacher), shape, classes, batch, rt)[1]
+                    for epoch in range(st.epochs):
+                        if (st.teacher, run.seed, epoch) not in paid:
+                            total += n_train / teacher_infer
+                            if cfg.cache.enabled:
+                                paid.add((st.teacher, run.seed, epoch))
         out[run.name] = total
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -42,6 +43,18 @@ def write_cifar(root: Path, name: str, n_train: int, n_test: int, seed: int = 0)
         )
         (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [f"c{i}" for i in range(100)]}))
     return {"train": train, "test": test, "y_train": y_train, "y_test": y_test}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    """Tests never touch the user's teacher-output cache."""
+    old = os.environ.get("AKD_CACHE")
+    os.environ["AKD_CACHE"] = str(tmp_path_factory.mktemp("akd-cache"))
+    yield
+    if old is None:
+        del os.environ["AKD_CACHE"]
+    else:
+        os.environ["AKD_CACHE"] = old
 
 
 @pytest.fixture

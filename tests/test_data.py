@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from akd.config import DataConfig
-from akd.data import STATS, augment, epoch_plan, load_data, read_cifar, read_idx
-from akd.engine import batches
+from akd.data import STATS, Split, SplitData, augment, epoch_plan, load_data, read_cifar, read_idx, train_batches
 from akd.errors import AkdError
 from tests.conftest import write_cifar
 
@@ -102,9 +101,24 @@ def test_augment_crop_and_flip_by_hand():
     assert torch.equal(corner[1, 0, :2, :2], x[1, 0, 2:, 2:]) and corner[1, 0, 2:].sum() == 0
 
 
-def test_batches_cover_the_epoch_and_skip_single_sample_tail():
-    cfg = DataConfig(pad=4)
-    seen = torch.cat([idx for idx, _, _ in batches(129, 0, 0, cfg, 64)])
-    assert len(seen) == 128  # the 1-sample tail cannot train BatchNorm
-    no_flip = DataConfig(flip=False)
-    assert not any(f.any() for _, _, f in batches(100, 0, 0, no_flip, 32))
+def _tiny(n: int) -> SplitData:
+    split = Split(torch.randint(0, 256, (n, 1, 6, 6), dtype=torch.uint8), torch.arange(n) % 10)
+    return SplitData(split, split, split, 10, torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1), "tiny")
+
+
+def test_train_batches_cover_the_epoch_and_skip_single_sample_tail():
+    data = _tiny(129)
+    batches = list(train_batches(data, DataConfig(pad=4), seed=0, epoch=0, batch_size=64))
+    seen = torch.cat([idx for idx, _, _ in batches])
+    assert len(seen) == 128 and len(set(seen.tolist())) == 128  # the 1-sample tail cannot train BatchNorm
+    plan = epoch_plan(129, 0, 0, 4)
+    idx, x, y = batches[0]
+    assert torch.equal(idx, plan.order[:64]) and torch.equal(y, data.train.labels[idx])
+    by_hand = augment(data.train.images[idx], plan.shifts[idx], plan.flips[idx], 4).float()
+    assert torch.equal(x, by_hand)  # mean 0, std 1: normalisation is the identity here
+
+
+def test_train_batches_without_augmentation_pass_images_through():
+    data = _tiny(40)
+    for idx, x, _ in train_batches(data, DataConfig(pad=0, flip=False), seed=3, epoch=2, batch_size=16):
+        assert torch.equal(x, data.train.images[idx].float())

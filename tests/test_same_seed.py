@@ -7,17 +7,21 @@ from akd.config import BenchConfig, DataConfig
 from akd.data import load_data
 from akd.engine import train_stage
 from akd.methods import build_stages
+from akd.runtime import Runtime
+from akd.teacher import FrozenLogits
 from tests.conftest import write_cifar
 
 
 def _first_batch_and_init(method, seed, data, cfg):
     stage = build_stages(method, cfg)[0]
-    student = init_model(cfg, "student", seed, data, torch.device("cpu"))
+    rt = Runtime(torch.device("cpu"))
+    student = init_model(cfg, "student", seed, data, rt)
     init = {k: v.clone() for k, v in student.state_dict().items()}
     seen = []
     student.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()) if m.training else None)
-    teacher = init_model(cfg, "teacher", 99, data, torch.device("cpu")) if stage.teacher else None
-    train_stage(stage, student, teacher, data, cfg.data, cfg.optim, seed)
+    teacher = init_model(cfg, "teacher", 99, data, rt) if stage.teacher else None
+    source = FrozenLogits(teacher, "teacher", cfg.teacher, data, cfg.data, seed, 32, rt) if teacher else None
+    train_stage(stage, student, source, data, cfg.data, cfg.optim, seed, rt)
     return init, seen
 
 

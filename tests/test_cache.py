@@ -1,0 +1,217 @@
+"""The teacher-output cache: bitwise-equal training, keys that miss on any change, atomic and
+locked writes, corruption detection, eviction, fp16 error bound."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+
+import pytest
+import torch
+
+from akd.bench import init_model
+from akd.cache import LogitCache, state_digest
+from akd.config import BenchConfig, DataConfig
+from akd.data import load_data
+from akd.engine import train_stage
+from akd.methods import Stage
+from akd.runtime import Runtime
+from akd.teacher import FrozenLogits
+from baselines.kd import HintonKD
+from tests.conftest import write_cifar
+
+RT = Runtime(torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cifar")
+    write_cifar(root, "cifar100", n_train=300, n_test=40)
+    cfg = BenchConfig(teacher="resnet8", student="resnet8", data=DataConfig(dataset="cifar100", data_dir=str(root)))
+    cfg.optim.batch_size = 64
+    data = load_data(cfg.data)
+    teacher = init_model(cfg, "teacher", 5, data, RT)
+    return cfg, data, teacher
+
+
+@pytest.fixture
+def deterministic():
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    yield
+    torch.use_deterministic_algorithms(before)
+
+
+def _kd_student(cfg, data, teacher, cache, seed=0, epochs=2):
+    """Train a student by KD for ``epochs``; return its weights and the source's counters."""
+    stage = Stage("main", "student", epochs, HintonKD(4.0, 0.9, 0.1), teacher="teacher")
+    student = init_model(cfg, "student", seed, data, RT)
+    source = FrozenLogits(teacher, "teacher", cfg.teacher, data, cfg.data, seed, cfg.optim.batch_size, RT, cache)
+    train_stage(stage, student, source, data, cfg.data, cfg.optim, seed, RT)
+    return {k: v.clone() for k, v in student.state_dict().items()}, source.counts()
+
+
+def test_student_from_cache_is_bitwise_equal_to_live_teacher(setup, tmp_path, deterministic):
+    cfg, data, teacher = setup
+    cache = LogitCache(tmp_path / "cache")
+    filled, fill_counts = _kd_student(cfg, data, teacher, cache)
+    cached, hit_counts = _kd_student(cfg, data, teacher, cache)
+    live, live_counts = _kd_student(cfg, data, teacher, None)
+    n = len(data.train)  # 270: a 64-image batch tail of 14
+    assert fill_counts["teacher_epochs_computed"] == 2 and fill_counts["teacher_forward_images"] == 2 * n
+    assert hit_counts == {"teacher_forward_images": 0, "teacher_epochs_computed": 0, "teacher_epochs_cached": 2}
+    assert live_counts["teacher_forward_images"] == 2 * n and live_counts["teacher_epochs_computed"] == 2
+    for k in live:
+        assert torch.equal(cached[k], live[k]), k
+        assert torch.equal(filled[k], live[k]), k
+    assert len(list((tmp_path / "cache").glob("*/epoch-*.npy"))) == 2  # one file per epoch
+
+
+def test_float16_cache_halves_the_size_within_a_stated_bound(setup, tmp_path):
+    """fp16 keeps 11 significant bits: each logit is within 2^-11 relative of the fp32 value. Two
+    KD epochs on this fixture then move the student's weights by 3e-6 relative (L2 norm; bound 1e-4)."""
+    cfg, data, teacher = setup
+    c32, c16 = LogitCache(tmp_path / "c32"), LogitCache(tmp_path / "c16", dtype="float16")
+    w32, _ = _kd_student(cfg, data, teacher, c32)
+    w16, _ = _kd_student(cfg, data, teacher, c16)
+    f32 = sorted((tmp_path / "c32").glob("*/epoch-0000.npy"))[0]
+    f16 = sorted((tmp_path / "c16").glob("*/epoch-0000.npy"))[0]
+    assert f16.stat().st_size < 0.52 * f32.stat().st_size
+    import numpy as np
+
+    a32, a16 = np.load(f32).astype(np.float64), np.load(f16).astype(np.float64)
+    assert np.all(np.abs(a16 - a32) <= 2**-11 * np.abs(a32) + 2**-24)
+    assert not np.array_equal(a16, a32)
+    num = sum(float((w16[k].double() - w32[k].double()).norm() ** 2) for k in w32 if w32[k].is_floating_point())
+    den = sum(float(w32[k].double().norm() ** 2) for k in w32 if w32[k].is_floating_point())
+    assert 0 < (num / den) ** 0.5 < 1e-4
+
+
+def _identity_calls(cache, cfg, data, teacher, seed=0):
+    source = FrozenLogits(teacher, "teacher", cfg.teacher, data, cfg.data, seed, cfg.optim.batch_size, RT, cache)
+    source.start_epoch(0)
+    return source.computed
+
+
+def test_changing_seed_teacher_or_augmentation_misses(setup, tmp_path):
+    cfg, data, teacher = setup
+    cache = LogitCache(tmp_path / "cache")
+    assert _identity_calls(cache, cfg, data, teacher) == 1
+    assert _identity_calls(cache, cfg, data, teacher) == 0  # the same stream hits
+    assert _identity_calls(cache, cfg, data, teacher, seed=1) == 1
+    other = init_model(cfg, "teacher", 6, data, RT)
+    assert state_digest(other) != state_digest(teacher)
+    assert _identity_calls(cache, cfg, data, other) == 1
+    no_flip = BenchConfig(**{**vars(cfg), "data": DataConfig(**{**vars(cfg.data), "flip": False})})
+    assert _identity_calls(cache, no_flip, data, teacher) == 1
+    other_pad = BenchConfig(**{**vars(cfg), "data": DataConfig(**{**vars(cfg.data), "pad": 2})})
+    assert _identity_calls(cache, other_pad, data, teacher) == 1
+    assert _identity_calls(LogitCache(tmp_path / "cache", dtype="float16"), cfg, data, teacher) == 1
+    assert len(list((tmp_path / "cache").glob("*/stream.json"))) == 6
+
+
+def test_layout_of_weights_does_not_change_the_digest(setup):
+    _, _, teacher = setup
+    copy = init_model(BenchConfig(teacher="resnet8"), "teacher", 5, setup[1], Runtime(torch.device("cpu"), False))
+    copy.load_state_dict(teacher.state_dict())
+    assert state_digest(copy) == state_digest(teacher)
+
+
+def _logits(value: float) -> torch.Tensor:
+    return torch.full((4, 3), value)
+
+
+def test_corrupt_or_partial_entries_are_rebuilt(tmp_path):
+    cache = LogitCache(tmp_path, log=lambda *_: None)
+    ident = {"k": 1}
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return _logits(1.5)
+
+    table, computed = cache.get(ident, 0, compute)
+    assert computed and torch.equal(table, _logits(1.5))
+    npy = next(tmp_path.glob("*/epoch-0000.npy"))
+    raw = bytearray(npy.read_bytes())
+    raw[-1] ^= 0xFF  # a flipped bit in the data
+    npy.write_bytes(bytes(raw))
+    table, computed = cache.get(ident, 0, compute)
+    assert computed and torch.equal(table, _logits(1.5)) and len(calls) == 2
+    npy.write_bytes(npy.read_bytes()[:-5])  # truncated
+    assert cache.get(ident, 0, compute)[1] and len(calls) == 3
+    npy.with_suffix(".json").unlink()  # the commit marker never written: a crash mid-write
+    assert cache.get(ident, 0, compute)[1] and len(calls) == 4
+    assert not cache.get(ident, 0, compute)[1] and len(calls) == 4
+
+
+def test_a_failed_fill_leaves_nothing_behind(tmp_path):
+    cache = LogitCache(tmp_path)
+
+    def boom():
+        raise RuntimeError("teacher died")
+
+    with pytest.raises(RuntimeError):
+        cache.get({"k": 1}, 0, boom)
+    assert not list(tmp_path.glob("*/epoch-*.npy")) and not list(tmp_path.glob("*/.*tmp"))
+    assert cache.entries() == []
+
+
+def test_float16_refuses_logits_beyond_its_range(tmp_path):
+    from akd.errors import AkdError
+
+    with pytest.raises(AkdError, match="float16"):
+        LogitCache(tmp_path, dtype="float16").get({"k": 1}, 0, lambda: _logits(1e6))
+    assert not list(tmp_path.glob("*/epoch-*.npy")) and not list(tmp_path.glob("*/epoch-*.json"))
+
+
+def test_least_recently_used_epochs_are_evicted_beyond_the_limit(tmp_path):
+    one = 4 * 3 * 4 + 128  # a [4, 3] float32 .npy: data plus header
+    cache = LogitCache(tmp_path, max_bytes=3 * one)
+    for epoch in range(3):
+        cache.get({"k": 1}, epoch, lambda: _logits(0.0))
+        time.sleep(0.02)
+    cache.get({"k": 1}, 0, lambda: _logits(0.0))  # epoch 0 is now the most recently used
+    time.sleep(0.02)
+    cache.get({"k": 1}, 3, lambda: _logits(0.0))
+    assert sorted(e.epoch for e in cache.entries()) == [0, 2, 3]
+
+
+def _fill_slowly(root: str, counter: str, barrier) -> None:
+    def compute():
+        with open(counter, "a") as f:
+            f.write("x")
+        time.sleep(1.0)
+        return _logits(2.0)
+
+    cache = LogitCache(root, log=lambda *_: None)
+    barrier.wait(60)  # both processes ask at the same moment
+    table, _ = cache.get({"k": 1}, 0, compute)
+    assert torch.equal(table, _logits(2.0))
+
+
+def test_two_processes_compute_an_entry_once(tmp_path):
+    counter = tmp_path / "computations"
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_fill_slowly, args=(str(tmp_path / "cache"), str(counter), barrier)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert counter.read_text() == "x"
+
+
+def test_cache_info_and_clear_from_the_command_line(setup, tmp_path, capsys):
+    from akd.cli import main
+
+    cfg, data, teacher = setup
+    cache = LogitCache(tmp_path / "cache")
+    _identity_calls(cache, cfg, data, teacher, seed=3)
+    assert main(["cache", "info", "--cache-dir", str(tmp_path / "cache")]) == 0
+    out = capsys.readouterr().out
+    assert "1 epochs" in out and "teacher:resnet8 cifar100 seed 3 float32" in out
+    assert main(["cache", "clear", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "Removed 1 cached epochs" in capsys.readouterr().out
+    assert cache.entries() == [] and not list((tmp_path / "cache").iterdir())
