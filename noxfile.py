@@ -1,4 +1,4 @@
-"""Sessions: bench_cifar10, bench_cifar100, bench_fashion_mnist, tests, lint, ui.
+"""Sessions: bench_cifar10, bench_cifar100, bench_fashion_mnist, perf, tests, lint, ui.
 
 All sessions share one virtualenv, ``.venv`` beside this file (torch alone is several GB, so one
 copy serves every session). It is created on first use and reinstalled when pyproject.toml changes.
@@ -56,6 +56,13 @@ def bench_cifar100(session: nox.Session) -> None:
 def bench_fashion_mnist(session: nox.Session) -> None:
     """Fashion-MNIST, all methods (default profile: cpu, about an hour on 2 cores)."""
     _bench(session, "fashion_mnist", "cpu")
+
+
+@nox.session
+def perf(session: nox.Session) -> None:
+    """Performance benchmark: where a KD epoch's time goes and what the teacher-output cache saves
+    (about 7 minutes on 2 CPU cores); writes results/perf/summary.md. See benchmarks/perf.py."""
+    session.run(str(_bin(session) / "python"), "-m", "benchmarks.perf", *session.posargs, external=True)
 
 
 @nox.session

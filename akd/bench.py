@@ -25,7 +25,7 @@ from akd.provenance import derive_seed, provenance
 from akd.results import summarize, write_summary
 from akd.runtime import Runtime, setup_runtime
 from akd.store import ModelStore, load_checkpoint
-from akd.teacher import FrozenLogits
+from akd.teacher import COUNTER_SUFFIXES, FrozenLogits, forward_totals
 from akd.tracking import Tracker
 
 
@@ -101,12 +101,7 @@ class BenchmarkRunner:
                 for path in paths:
                     self.tracker.log_file(self.parent, path)
                 self.log(f"Summary written to {paths[1]}")
-            totals: dict[str, float] = {}
-            for row in self.rows:
-                for k, v in row.items():
-                    if k.endswith(("_forward_images", "_epochs_computed", "_epochs_cached")):
-                        totals[k] = totals.get(k, 0.0) + v
-            self.tracker.log_metrics(self.parent, {"wall_seconds": wall, **totals})
+            self.tracker.log_metrics(self.parent, {"wall_seconds": wall, **forward_totals(self.rows)})
             ok = True
         finally:
             self.tracker.end(self.parent, ok)
@@ -155,21 +150,25 @@ class BenchmarkRunner:
         try:
             model = build_model(getattr(cfg, role), self.data.in_channels, self.data.num_classes)
             checkpoint = user_checkpoint(cfg, role)
-            if checkpoint:
-                model.load_state_dict(_checked(load_checkpoint(Path(checkpoint)), model, checkpoint))
+            if self.store.has(run.key):  # trained before, or a user checkpoint already checked and evaluated
+                state, meta = self.store.load(run.key)
+                model.load_state_dict(state)
+                self.rt.place(model)
+                # its teacher-forward counters belong to the invocation that trained it
+                res = {k: v for k, v in meta["results"].items() if not k.endswith(COUNTER_SUFFIXES)}
+                history = []
+                self.log(f"{run.name}: reusing stored {role} {run.key}")
+            elif checkpoint:  # first use: check, evaluate, and keep a copy (a moved file cannot lose it)
+                state = _checked(load_checkpoint(Path(checkpoint)), model, checkpoint)
+                model.load_state_dict(state)
                 self.rt.place(model)
                 res = {
                     "test_acc": evaluate(model, self.data.test, self.data, cfg.optim.eval_batch_size, self.rt),
                     "val_acc_best": evaluate(model, self.data.val, self.data, cfg.optim.eval_batch_size, self.rt),
                 }
                 res["test_acc_last"] = res["test_acc"]
-                history: list = []
-            elif run.stored:
-                state, meta = self.store.load(run.key)
-                model.load_state_dict(state)
-                self.rt.place(model)
-                res, history = meta["results"], []
-                self.log(f"{run.name}: reusing stored {role} {run.key}")
+                history = []
+                self.store.save(run.key, state, {"recipe": run.recipe, "results": res, "tags": self.base_tags})
             else:
                 model = init_model(cfg, role, run.seed, self.data, self.rt)
                 result, counts = self._train_tracked(run_id, 0, stage, model, teacher, run.seed, 0, run.name)

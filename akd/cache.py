@@ -202,7 +202,7 @@ class LogitCache:
             lines.append(
                 f"  {key[:12]}  {ident.get('role', '?')}:{ident.get('arch', '?')} {ident.get('dataset', '?')} "
                 f"seed {ident.get('seed', '?')} {ident.get('dtype', '?')}  epochs {_ranges(epochs)}  "
-                f"{sum(e.nbytes for e in group) / 1e6:.1f} MB  last used {used}"
+                f"{_size(sum(e.nbytes for e in group))}  last used {used}"
             )
         return "\n".join(lines)
 
@@ -245,6 +245,16 @@ def _write_json_once(path: Path, obj: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
     os.replace(tmp, path)
+
+
+def _size(nbytes: float) -> str:
+    if nbytes < 1000:
+        return f"{nbytes:.0f} B"
+    for unit in ("kB", "MB"):
+        nbytes /= 1000
+        if nbytes < 1000:
+            return f"{nbytes:.1f} {unit}"
+    return f"{nbytes / 1000:.1f} GB"
 
 
 def _ranges(values: list[int]) -> str:

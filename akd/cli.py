@@ -152,8 +152,9 @@ def _list() -> None:
 
 def _cache(args: argparse.Namespace) -> None:
     from akd.cache import LogitCache, default_cache_dir
+    from akd.config import CacheConfig
 
-    cache = LogitCache(args.cache_dir or default_cache_dir())
+    cache = LogitCache(args.cache_dir or default_cache_dir(), int(CacheConfig().max_gb * 1e9))
     if args.action == "info":
         print(cache.info())
     else:

@@ -44,14 +44,20 @@ def user_checkpoint(cfg: BenchConfig, role: str) -> str:
     return getattr(cfg, f"{role}_checkpoint", "")
 
 
-def _checkpoint_recipe(cfg: BenchConfig, role: str) -> dict:
+def _checkpoint_recipe(cfg: BenchConfig, role: str, data: SplitData) -> dict:
+    """A user checkpoint is keyed by its bytes and the data its stored accuracies were measured on."""
     path = user_checkpoint(cfg, role)
-    return {"checkpoint": path, "sha256": file_sha256(Path(path)), "arch": getattr(cfg, role)}
+    return {
+        "checkpoint": path,
+        "sha256": file_sha256(Path(path)),
+        "arch": getattr(cfg, role),
+        "data": data_identity(cfg, data),
+    }
 
 
 def teacher_recipe(cfg: BenchConfig, data: SplitData) -> dict:
     if cfg.teacher_checkpoint:
-        return _checkpoint_recipe(cfg, "teacher")
+        return _checkpoint_recipe(cfg, "teacher", data)
     return {
         "role": "teacher",
         "arch": cfg.teacher,
@@ -65,7 +71,7 @@ def teacher_recipe(cfg: BenchConfig, data: SplitData) -> dict:
 
 def shared_recipe(cfg: BenchConfig, data: SplitData, stage: Stage, seed: int, teacher_key: str) -> dict:
     if user_checkpoint(cfg, stage.trains):
-        return _checkpoint_recipe(cfg, stage.trains)
+        return _checkpoint_recipe(cfg, stage.trains, data)
     return {
         "role": stage.trains,
         "arch": getattr(cfg, stage.trains),

@@ -41,6 +41,19 @@ def stream_identity(
     }
 
 
+COUNTER_SUFFIXES = ("_forward_images", "_epochs_computed", "_epochs_cached")
+
+
+def forward_totals(rows: list[dict]) -> dict[str, float]:
+    """Sum the teacher/TA forward counters over result rows (e.g. a benchmark's runs)."""
+    out: dict[str, float] = {}
+    for row in rows:
+        for k, v in row.items():
+            if k.endswith(COUNTER_SUFFIXES):
+                out[k] = out.get(k, 0.0) + v
+    return out
+
+
 class FrozenLogits:
     def __init__(
         self,

@@ -36,7 +36,7 @@ def _runs(tmp, experiment):
 @pytest.fixture(scope="module")
 def fashion(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fashion")
-    _bench(tmp, "fashion_mnist")
+    _bench(tmp, "fashion_mnist", "--cache-dir", str(tmp / "cache"))
     return tmp
 
 
@@ -72,6 +72,21 @@ def test_nested_runs_with_metrics_and_provenance(fashion):
 
 
 @needs_fashion_mnist
+def test_teacher_forward_passes_are_counted_and_shared(fashion):
+    """Per seed the teacher runs once per epoch used (epochs 0-1, by KD); the TA stage and
+    Annealing-KD phase 1 read those epochs from the cache."""
+    _, runs = _runs(fashion, "akd-fashion_mnist")
+    (parent,) = [r for r in runs if r.data.tags.get("kind") == "benchmark"]
+    assert parent.data.metrics["teacher_epochs_computed"] == 4  # 2 seeds x epochs {0, 1}
+    assert parent.data.metrics["teacher_epochs_cached"] == 6  # per seed: TA 1 + Annealing-KD 2
+    assert parent.data.metrics["ta_epochs_computed"] == 4
+    by_name = {r.info.run_name: r.data.metrics for r in runs}
+    assert by_name["kd/seed0"]["teacher_forward_images"] == 2 * 512
+    assert by_name["annealing/seed1"]["teacher_forward_images"] == 0
+    assert by_name["annealing/seed1"]["teacher_epochs_cached"] == 2
+
+
+@needs_fashion_mnist
 def test_summary_table(fashion):
     folder = fashion / "results" / "fashion_mnist" / "smoke"
     import pandas as pd
@@ -90,8 +105,13 @@ def test_summary_table(fashion):
 
 @needs_fashion_mnist
 def test_second_invocation_reuses_teacher_and_ta(fashion):
-    _bench(fashion, "fashion_mnist")
+    _bench(fashion, "fashion_mnist", "--cache-dir", str(fashion / "cache"))
     client, runs = _runs(fashion, "akd-fashion_mnist")
+    parents = sorted((r for r in runs if r.data.tags.get("kind") == "benchmark"), key=lambda r: r.info.start_time)
+    # the stored teacher and TAs have the same weights, so every teacher and TA epoch is a cache hit
+    assert parents[1].data.metrics["teacher_epochs_computed"] == 0
+    assert parents[1].data.metrics["ta_epochs_computed"] == 0
+    assert parents[1].data.metrics["teacher_epochs_cached"] == 8 and parents[1].data.metrics["ta_epochs_cached"] == 4
     teachers = sorted((r for r in runs if r.info.run_name == "teacher"), key=lambda r: r.info.start_time)
     assert [t.data.tags["trained"] for t in teachers] == ["true", "false"]
     assert client.get_metric_history(teachers[1].info.run_id, "train_loss") == []
@@ -144,4 +164,14 @@ def test_user_named_teacher_and_ta_checkpoints_are_used_not_trained(tmp_path):
         assert by_name[name].data.tags["trained"] == "false"
         assert client.get_metric_history(by_name[name].info.run_id, "train_loss") == []
     assert len(client.get_metric_history(by_name["takd/seed0"].info.run_id, "train_loss")) == 2
-    assert not (tmp_path / "store").exists()  # nothing trained, nothing stored
+    # nothing trained; each checkpoint is kept in the store with its accuracies, keyed by its bytes and the data
+    from akd.store import ModelStore
+
+    store = ModelStore(tmp_path / "store")
+    for name, file in (("teacher", "teacher.pt"), ("ta/seed0", "ta.pt")):
+        state, meta = store.load(by_name[name].data.tags["store_key"])
+        assert meta["recipe"]["checkpoint"] == str(tmp_path / file) and "fingerprint" in meta["recipe"]["data"]
+        assert meta["results"]["test_acc"] == by_name[name].data.metrics["test_acc"]
+        original = torch.load(tmp_path / file)
+        original = original.get("state_dict", original)
+        assert all(torch.equal(state[k], original[k]) for k in original)

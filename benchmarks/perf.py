@@ -1,0 +1,432 @@
+"""Performance benchmark (``nox -s perf``): where a KD epoch's time goes, and what the cache saves.
+
+In one run, on CIFAR-100-shaped data (synthetic images in the real pickle layout), student resnet8,
+batch 128, for each teacher (resnet110, resnet56):
+
+  (a) the student's pure training step on ready tensors: the compute floor on this machine;
+  (b) one KD epoch through the suite (``akd.engine.train_epoch``) with the teacher-output cache warm;
+  (c) the same epoch with the teacher run live on every batch (inference mode);
+  (d) the same epoch through a reference-style pipeline written below: a torchvision DataLoader
+      with per-image PIL transforms, NCHW tensors, and the teacher run every batch with autograd
+      recording it (so the KD loss back-propagates into the teacher, as in the released code).
+
+Then whole-suite timings: the 4-method x 2-seed ``smoke`` benchmark and a 6-trial Annealing-KD
+sweep shape (six phase-1 runs, tau_max 1..6, one seed), each with the cache on and off, with the
+teacher forward passes each made. Timings are ratios inside one run; nothing here is a test.
+Writes ``results/perf/summary.md`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from itertools import islice
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from akd.bench import init_model, run_benchmark, runtime_for
+from akd.cache import LogitCache
+from akd.config import BenchConfig, DataConfig, load_benchmark
+from akd.data import SplitData, load_data, train_batches
+from akd.engine import train_epoch
+from akd.fixtures import write_cifar
+from akd.losses import kd_loss
+from akd.models import build_model
+from akd.provenance import git_state, library_versions
+from akd.runtime import Runtime
+from akd.store import ModelStore
+from akd.teacher import FrozenLogits, forward_totals
+from akd.tracking import Tracker
+from baselines.kd import HintonKD
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDENT = "resnet8"
+BATCH = 128
+
+
+# ---------------------------------------------------------------- measuring
+def _peak_mb(device: torch.device) -> float:
+    """This process's peak memory: resident set on CPU (each measurement has its own process), or
+    the CUDA caching allocator's peak."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 1e6
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # kB on Linux
+
+
+def _seconds(device: torch.device, fn: Callable[..., object], *args: object) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    fn(*args)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+# ---------------------------------------------------------------- (a) to (d)
+def teacher_model(arch: str, data: SplitData, rt: Runtime) -> torch.nn.Module:
+    """A randomly initialised teacher whose BatchNorm statistics are set from a few batches, so
+    its eval-mode logits have a realistic scale (timing is all that is measured)."""
+    model = init_model(BenchConfig(teacher=arch), "teacher", 0, data, rt)
+    model.train()
+    with torch.no_grad():
+        for i, (_, x, _) in enumerate(train_batches(data, DataConfig(dataset="cifar100"), 0, 0, BATCH)):
+            model(rt.layout(x))
+            if i == 3:
+                break
+    return model.eval()
+
+
+def pure_steps(student: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """(a): forward + backward + SGD on ready tensors, nothing else."""
+    opt = torch.optim.SGD(student.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    student.train()
+    for x, y in batches:
+        loss = F.cross_entropy(student(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def suite_epoch(student, source, data, cfg, rt: Runtime) -> None:
+    """(b) and (c): one epoch of the suite's own training loop."""
+    opt = torch.optim.SGD(student.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    student.train()
+    train_epoch(student, opt, HintonKD(4.0, 0.9, 0.1), source, data, cfg.data, BATCH, 0, 0, rt)
+
+
+def reference_epoch(student, teacher, data: SplitData, max_batches: int | None = None) -> None:
+    """(d): the pattern of the released KD code: PIL transforms per image, DataLoader, NCHW, and
+    the teacher called on every batch outside no_grad/inference mode, its output not detached."""
+    from PIL import Image
+    from torchvision import transforms
+
+    mean = (data.mean.flatten() / 255).tolist()
+    std = (data.std.flatten() / 255).tolist()
+    transform = transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=4),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(mean, std),
+        ]
+    )
+    images = data.train.images.permute(0, 2, 3, 1).cpu().numpy()  # HWC, as torchvision's CIFAR holds them
+    labels = data.train.labels.cpu().tolist()
+
+    class PILDataset(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return len(labels)
+
+        def __getitem__(self, i: int):
+            return transform(Image.fromarray(images[i])), labels[i]
+
+    loader = torch.utils.data.DataLoader(PILDataset(), batch_size=BATCH, shuffle=True, num_workers=0)
+    opt = torch.optim.SGD(student.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    student.train()
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(True)
+    for x, y in islice(loader, max_batches):
+        teacher_out = teacher(x)
+        loss = kd_loss(student(x), teacher_out, y, 4.0, 0.9, 0.1)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def _epoch_config(data_dir: str, images: int):
+    data = {"data_dir": data_dir, "train_subset": images, "val_subset": 128, "test_subset": 128}
+    return load_benchmark("cifar100", "smoke", {"data": data, "optim": {"batch_size": BATCH}})
+
+
+def measure(task: dict) -> dict:
+    """One measurement ("ab", "c" or "d"), run in a fresh process so its peak memory is its own."""
+    if task["threads"]:
+        torch.set_num_threads(task["threads"])
+    rt = Runtime(torch.device(task["device"]), channels_last=task["channels_last"], amp=task["amp"])
+    cfg = _epoch_config(task["data_dir"], task["images"])
+    data = load_data(cfg.data, rt.device)
+    kind, arch = task["kind"], task["teacher"]
+    layout = rt if kind != "d" else Runtime(rt.device, channels_last=False, amp=rt.amp)
+    teacher = layout.place(build_model(arch, data.in_channels, data.num_classes))
+    teacher.load_state_dict(torch.load(task["teacher_file"]))
+    student = init_model(BenchConfig(student=STUDENT), "student", 0, data, layout)
+    batches = train_batches(data, cfg.data, 0, 0, BATCH)
+    ready = [(rt.layout(x), y) for _, x, y in (batches if kind == "ab" else islice(batches, 2))]
+    pure_steps(student, ready[:2])  # warm-up: first calls build kernels and allocator pools
+    if kind == "ab":
+        source = FrozenLogits(teacher, "teacher", arch, data, cfg.data, 0, BATCH, rt, LogitCache(task["cache_dir"]))
+        suite_epoch(student, source, data, cfg, rt)
+        pairs = []
+        for _ in range(task["repeats"]):  # adjacent pairs see the same machine state
+            a = _seconds(rt.device, pure_steps, student, ready)
+            pairs.append((a, _seconds(rt.device, suite_epoch, student, source, data, cfg, rt)))
+        if source.computed:
+            raise RuntimeError("the cache was not warm: the teacher ran during (b)")
+        times = pairs
+    elif kind == "c":
+        source = FrozenLogits(teacher, "teacher", arch, data, cfg.data, 0, BATCH, rt, None)
+        source.batch(ready[0][1], ready[0][0])
+        times = [_seconds(rt.device, suite_epoch, student, source, data, cfg, rt)]
+    else:
+        reference_epoch(student, teacher, data, max_batches=1)
+        times = [_seconds(rt.device, reference_epoch, student, teacher, data)]
+    return {"times": times, "peak_mb": _peak_mb(rt.device)}
+
+
+def isolated(task: dict) -> dict:
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(measure, task).result()
+
+
+def epoch_table(args, workdir: Path, rt: Runtime, log) -> tuple[list[dict], dict]:
+    cfg = _epoch_config(str(workdir / "data"), args.images)
+    data = load_data(cfg.data, rt.device)
+    n = len(data.train)
+    base = {
+        "device": str(rt.device),
+        "channels_last": rt.channels_last,
+        "amp": rt.amp,
+        "threads": args.threads,
+        "data_dir": str(workdir / "data"),
+        "images": args.images,
+        "repeats": args.repeats,
+    }
+    rows, cache_bytes = [], {}
+    for arch in args.teachers:
+        log(f"-- teacher {arch}, student {STUDENT}, {n} images, batch {BATCH}")
+        teacher = teacher_model(arch, data, rt)
+        teacher_file = workdir / f"teacher-{arch}.pt"
+        torch.save(teacher.state_dict(), teacher_file)
+        cache_dir = workdir / f"cache-{arch}"
+        FrozenLogits(teacher, "teacher", arch, data, cfg.data, 0, BATCH, rt, LogitCache(cache_dir)).start_epoch(0)
+        cache_bytes[arch] = next(cache_dir.glob("*/epoch-0000.npy")).stat().st_size
+        task = {**base, "teacher": arch, "teacher_file": str(teacher_file), "cache_dir": str(cache_dir)}
+        ab = isolated({**task, "kind": "ab"})
+        a_times, b_times = [p[0] for p in ab["times"]], [p[1] for p in ab["times"]]
+        a, b = statistics.median(a_times), statistics.median(b_times)
+        log(f"(a) pure step      {n / a:8.0f} img/s")
+        log(f"(b) cache warm     {n / b:8.0f} img/s")
+        c_res = isolated({**task, "kind": "c"})
+        c = c_res["times"][0]
+        log(f"(c) teacher live   {n / c:8.0f} img/s")
+        d_res = isolated({**task, "kind": "d"})
+        d = d_res["times"][0]
+        log(f"(d) reference      {n / d:8.0f} img/s")
+        rows.append(
+            {
+                "teacher": arch,
+                "images": n,
+                "a_img_s": n / a,
+                "b_img_s": n / b,
+                "c_img_s": n / c,
+                "d_img_s": n / d,
+                "b_over_a": statistics.median(bt / at for at, bt in ab["times"]),
+                "c_over_b": c / b,
+                "d_over_b": d / b,
+                "peak_mb": {"ab": ab["peak_mb"], "c": c_res["peak_mb"], "d": d_res["peak_mb"]},
+                "a_runs_s": a_times,
+                "b_runs_s": b_times,
+            }
+        )
+    return rows, {"bytes_per_epoch": cache_bytes, "images": n, "classes": data.num_classes}
+
+
+# ---------------------------------------------------------------- whole-suite timings
+def smoke_timing(workdir: Path, tracker: Tracker, log) -> dict:
+    """The 4-method x 2-seed smoke benchmark, cache off and on, from the same stored teacher."""
+    base = {"data": {"data_dir": str(workdir / "data")}}
+    quiet = lambda *_: None  # noqa: E731
+    seed_store = workdir / "smoke-teacher"
+    teacher_only = load_benchmark(
+        "cifar100", "smoke", {**base, "methods": ["kd"], "seeds": [0], "cache": {"enabled": False}}
+    )
+    run_benchmark(teacher_only, tracker, ModelStore(seed_store), None, log=quiet)
+    out = {}
+    for mode, enabled in (("off", False), ("on", True)):
+        store = workdir / f"smoke-store-{mode}"
+        shutil.copytree(seed_store, store)
+        cache_dir = str(workdir / f"smoke-cache-{mode}")
+        cfg = load_benchmark("cifar100", "smoke", {**base, "cache": {"enabled": enabled, "dir": cache_dir}})
+        t0 = time.perf_counter()
+        rows = run_benchmark(cfg, tracker, ModelStore(store), None, log=quiet)
+        wall = time.perf_counter() - t0
+        out[mode] = {"wall_s": wall, **forward_totals(rows)}
+        log(f"smoke benchmark, cache {mode}: {wall:.1f} s, {forward_totals(rows)}")
+    return out
+
+
+def sweep_timing(args, workdir: Path, tracker: Tracker, rt: Runtime, log) -> dict:
+    """Six Annealing-KD phase-1 runs (tau_max 1..6), one seed, teacher resnet110: cache off and on."""
+    teacher_file = workdir / "teacher-resnet110.pt"
+    data_over = {
+        "data_dir": str(workdir / "data"),
+        "train_subset": args.sweep_images,
+        "val_subset": 128,
+        "test_subset": 128,
+    }
+    common = {
+        "teacher": "resnet110",
+        "student": STUDENT,
+        "methods": ["annealing"],
+        "seeds": [0],
+        "optim": {"batch_size": BATCH},
+        "data": data_over,
+    }
+    probe = load_benchmark("cifar100", "smoke", common)
+    torch.save(teacher_model("resnet110", load_data(probe.data, rt.device), rt).state_dict(), teacher_file)
+    quiet = lambda *_: None  # noqa: E731
+    out = {}
+    for mode, enabled in (("off", False), ("on", True)):
+        cache = {"enabled": enabled, "dir": str(workdir / f"sweep-cache-{mode}")}
+        trials = []
+        for tau in range(1, 7):
+            over = {
+                **common,
+                "teacher_checkpoint": str(teacher_file),
+                "annealing": {"tau_max": tau, "phase1_epochs": args.sweep_epochs, "phase2_epochs": 0},
+                "cache": cache,
+            }
+            cfg = load_benchmark("cifar100", "smoke", over)
+            if tau == 1 and mode == "off":  # plan once untimed: model-speed probes are memoised per process
+                run_benchmark(cfg, None, ModelStore(workdir / "sweep-store"), None, dry_run=True, log=quiet)
+            t0 = time.perf_counter()
+            rows = run_benchmark(cfg, tracker, ModelStore(workdir / "sweep-store"), None, log=quiet)
+            trials.append({"tau_max": tau, "wall_s": time.perf_counter() - t0, **forward_totals(rows)})
+        total = sum(t["wall_s"] for t in trials)
+        out[mode] = {"wall_s": total, "trials": trials, **forward_totals(trials)}
+        log(
+            f"sweep shape, cache {mode}: {total:.1f} s, teacher epochs computed "
+            f"{out[mode].get('teacher_epochs_computed', 0):.0f}"
+        )
+    return out
+
+
+# ---------------------------------------------------------------- report
+def report(meta: dict, rows: list[dict], cache_info: dict, smoke: dict | None, sweep: dict | None) -> str:
+    lines = [
+        "# Performance (generated by `nox -s perf`)",
+        "",
+        f"Machine: {meta['machine']}; torch {meta['versions']['torch']}, {meta['threads']} threads, "
+        f"device {meta['device']}, channels_last {meta['channels_last']}; commit {meta['git_commit'][:10]}"
+        f"{' (dirty)' if meta['git_dirty'] == 'true' else ''}; {meta['date']}.",
+        "",
+        f"One KD epoch of {cache_info['images']} CIFAR-100-shaped images, student {STUDENT}, batch {BATCH}, "
+        "in images/s. Each measurement runs in a fresh process; its peak resident memory is in brackets "
+        "((a) and (b) share a process):",
+        "",
+        "| teacher | (a) pure student step | (b) suite, cache warm | (c) suite, teacher live | "
+        "(d) reference pipeline | (b)/(a) | (c)/(b) | (d)/(b) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        mem = r["peak_mb"]
+        lines.append(
+            f"| {r['teacher']} | {r['a_img_s']:.0f} ({mem['ab']:.0f} MB) | {r['b_img_s']:.0f} ({mem['ab']:.0f} MB) | "
+            f"{r['c_img_s']:.0f} ({mem['c']:.0f} MB) | {r['d_img_s']:.0f} ({mem['d']:.0f} MB) | "
+            f"{r['b_over_a']:.2f} | {r['c_over_b']:.2f} | {r['d_over_b']:.1f} |"
+        )
+    per_image = next(iter(cache_info["bytes_per_epoch"].values())) / cache_info["images"]
+    lines += [
+        "",
+        "Ratios are of times per epoch: (b)/(a) is the suite's overhead over the student's own compute "
+        f"(median of {len(rows[0]['a_runs_s'])} adjacent pairs), (c)/(b) what the cache saves, (d)/(b) the gain "
+        "over the reference-style pipeline.",
+        f"Cache size: {per_image * cache_info['images'] / 1e6:.2f} MB per epoch here (fp32, "
+        f"{cache_info['classes']} classes), {per_image * 50000 / 1e6:.1f} MB per epoch for full CIFAR-100 "
+        f"(50,000 images; half that in fp16).",
+    ]
+    if smoke:
+        lines += [
+            "",
+            "Whole benchmarks (wall time; teacher and TA forward passes counted in epochs over the training split):",
+            "",
+            "| workload | cache | wall (s) | teacher epochs run | teacher epochs read from cache | TA epochs run |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for name, res in (("smoke benchmark (4 methods x 2 seeds)", smoke), ("sweep shape (6 phase-1 trials)", sweep)):
+            if not res:
+                continue
+            for mode in ("off", "on"):
+                m = res[mode]
+                lines.append(
+                    f"| {name} | {mode} | {m['wall_s']:.1f} | {m.get('teacher_epochs_computed', 0):.0f} | "
+                    f"{m.get('teacher_epochs_cached', 0):.0f} | {m.get('ta_epochs_computed', 0):.0f} |"
+                )
+            lines.append(f"| {name} | on/off | {res['on']['wall_s'] / res['off']['wall_s']:.2f} | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--teachers", nargs="+", default=["resnet110", "resnet56"])
+    parser.add_argument("--images", type=int, default=2560, help="images per timed epoch (default 2560)")
+    parser.add_argument("--repeats", type=int, default=5, help="repeats of the short measurements (a), (b)")
+    parser.add_argument("--sweep-images", type=int, default=768, help="training images per sweep trial")
+    parser.add_argument("--sweep-epochs", type=int, default=6)
+    parser.add_argument("--skip-suite", action="store_true", help="only the per-epoch table")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--out", default=str(ROOT / "results" / "perf"))
+    args = parser.parse_args(argv)
+    base = load_benchmark("cifar100", "smoke", {"device": args.device, "threads": args.threads})
+    rt = runtime_for(base)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    with tempfile.TemporaryDirectory(prefix="akd-perf-") as tmp:
+        workdir = Path(tmp)
+        write_cifar(workdir / "data", "cifar100", n_train=max(args.images, args.sweep_images) + 600, n_test=300)
+        rows, cache_info = epoch_table(args, workdir, rt, print)
+        smoke = sweep = None
+        if not args.skip_suite:
+            tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}", experiment="akd-perf")
+            smoke = smoke_timing(workdir, tracker, print)
+            sweep = sweep_timing(args, workdir, tracker, rt, print)
+    meta = {
+        "machine": f"{_cpu_name()}, {os.cpu_count()} cores",
+        "threads": torch.get_num_threads(),
+        "device": str(rt.device),
+        "channels_last": rt.channels_last,
+        "versions": library_versions(),
+        "date": started,
+        **git_state(),
+    }
+    text = report(meta, rows, cache_info, smoke, sweep)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.md").write_text(text)
+    payload = {"meta": meta, "epoch": rows, "cache": cache_info, "smoke": smoke, "sweep": sweep}
+    (out / "summary.json").write_text(json.dumps(payload, indent=2, default=float))
+    print()
+    print(text)
+    print(f"Written to {out / 'summary.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
