@@ -158,7 +158,7 @@ class BenchmarkRunner:
                 res = {k: v for k, v in meta["results"].items() if not k.endswith(COUNTER_SUFFIXES)}
                 history = []
                 self.log(f"{run.name}: reusing stored {role} {run.key}")
-            elif checkpoint:  # first use: check, evaluate, and keep a copy (a moved file cannot lose it)
+            elif checkpoint:  # first use: check and evaluate it, and keep it with its accuracies in the store
                 state = _checked(load_checkpoint(Path(checkpoint)), model, checkpoint)
                 model.load_state_dict(state)
                 self.rt.place(model)
