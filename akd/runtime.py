@@ -71,6 +71,7 @@ class Runtime:
             "device": self.device.type,
             "channels_last": str(self.channels_last),
             "autocast": str(self.autocast_dtype),
+            "deterministic": str(torch.are_deterministic_algorithms_enabled()),
             "torch": torch.__version__,
         }
 
