@@ -1,0 +1,40 @@
+"""The plan's time estimate, computed by hand from fixed model speeds."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from akd import plan
+from akd.config import BenchConfig
+from akd.data import Split, SplitData
+from akd.runtime import Runtime
+from akd.store import ModelStore
+
+
+def _data(n_train: int, n_val: int) -> SplitData:
+    def split(n):
+        return Split(torch.zeros(n, 1, 4, 4, dtype=torch.uint8), torch.zeros(n, dtype=torch.long))
+
+    return SplitData(split(n_train), split(n_val), split(1), 10, torch.zeros(1), torch.ones(1), "x")
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_estimate_pays_each_teacher_epoch_once_with_the_cache(cache, monkeypatch, tmp_path):
+    # train / inference images per second: student 100 / 200, teacher 10 / 50
+    speeds = {"resnet8": (100.0, 200.0), "resnet14": (10.0, 50.0)}
+    monkeypatch.setattr(plan, "_speeds", lambda arch, *args: speeds[arch])
+    cfg = BenchConfig(teacher="resnet14", student="resnet8", teacher_epochs=1, student_epochs=4, seeds=[0])
+    cfg.methods = ["kd", "annealing"]
+    cfg.annealing.tau_max, cfg.annealing.phase1_epochs, cfg.annealing.phase2_epochs = 2, 3, 1
+    cfg.cache.enabled = cache
+    data = _data(n_train=1000, n_val=100)
+    runs = plan.build_plan(cfg, data, ModelStore(tmp_path))
+    seconds = plan.estimate_seconds(cfg, runs, data, Runtime(torch.device("cpu")))
+    student_epoch = 1000 / 100 + 100 / 200  # train + validation: 10.5 s
+    teacher_pass = 1000 / 50  # 20 s
+    assert seconds["teacher"] == pytest.approx(1 * (1000 / 10 + 100 / 50))
+    assert seconds["kd/seed0"] == pytest.approx(4 * (student_epoch + teacher_pass))
+    # phase 1 uses teacher epochs 0-2, which KD already paid for when the cache is on
+    phase1_teacher = 0 if cache else 3 * teacher_pass
+    assert seconds["annealing/seed0"] == pytest.approx(4 * student_epoch + phase1_teacher)
