@@ -12,6 +12,17 @@ from akd.fixtures import write_cifar  # noqa: F401  (re-exported for the tests)
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
+def tiny_cifar(root: Path, name: str, n_train: int, n_test: int, batch_size: int):
+    """A resnet8 -> resnet8 config on a CIFAR fixture written under ``root``, and its loaded data."""
+    from akd.config import BenchConfig, DataConfig
+    from akd.data import load_data
+
+    write_cifar(root, name, n_train=n_train, n_test=n_test)
+    cfg = BenchConfig(teacher="resnet8", student="resnet8", data=DataConfig(dataset=name, data_dir=str(root)))
+    cfg.optim.batch_size = batch_size
+    return cfg, load_data(cfg.data)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def private_cache(tmp_path_factory):
     """Tests never touch the user's teacher-output cache."""

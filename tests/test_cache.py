@@ -12,24 +12,19 @@ import torch
 from akd.bench import init_model
 from akd.cache import LogitCache, state_digest
 from akd.config import BenchConfig, DataConfig
-from akd.data import load_data
 from akd.engine import train_stage
 from akd.methods import Stage
 from akd.runtime import Runtime
 from akd.teacher import FrozenLogits
 from baselines.kd import HintonKD
-from tests.conftest import write_cifar
+from tests.conftest import tiny_cifar
 
 RT = Runtime(torch.device("cpu"))
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cifar")
-    write_cifar(root, "cifar100", n_train=300, n_test=40)
-    cfg = BenchConfig(teacher="resnet8", student="resnet8", data=DataConfig(dataset="cifar100", data_dir=str(root)))
-    cfg.optim.batch_size = 64
-    data = load_data(cfg.data)
+    cfg, data = tiny_cifar(tmp_path_factory.mktemp("cifar"), "cifar100", n_train=300, n_test=40, batch_size=64)
     teacher = init_model(cfg, "teacher", 5, data, RT)
     return cfg, data, teacher
 

@@ -6,24 +6,18 @@ import pytest
 import torch
 
 from akd.bench import init_model
-from akd.config import BenchConfig, DataConfig
-from akd.data import load_data
 from akd.engine import train_stage
 from akd.errors import AkdError
 from akd.methods import Objective, Stage
 from akd.runtime import Runtime, resolve_device, setup_runtime
 from akd.teacher import FrozenLogits
 from baselines.kd import HintonKD
-from tests.conftest import write_cifar
+from tests.conftest import tiny_cifar
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cifar")
-    write_cifar(root, "cifar10", n_train=140, n_test=30)
-    cfg = BenchConfig(teacher="resnet8", student="resnet8", data=DataConfig(dataset="cifar10", data_dir=str(root)))
-    cfg.optim.batch_size = 32
-    return cfg, load_data(cfg.data)
+    return tiny_cifar(tmp_path_factory.mktemp("cifar"), "cifar10", n_train=140, n_test=30, batch_size=32)
 
 
 def _train(cfg, data, rt, objective=None, epochs=1):
