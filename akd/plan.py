@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from akd.cache import default_cache_dir
 from akd.config import BenchConfig
 from akd.data import SplitData
 from akd.methods import CrossEntropy, Stage, build_stages
@@ -204,5 +205,11 @@ def format_plan(cfg: BenchConfig, runs: list[Run], seconds: dict[str, float], da
         state = "stored, reused" if run.stored else f"~{seconds[run.name] / 60:.1f} min"
         lines.append(f"  {run.name:<22} {desc:<58} {state}")
     total = sum(seconds.values())
+    if any(st.teacher for run in runs for st in run.stages):
+        if cfg.cache.enabled:
+            where = Path(cfg.cache.dir or default_cache_dir())
+            lines.append(f"Teacher outputs: computed once per (seed, epoch), cached in {where} ({cfg.cache.dtype})")
+        else:
+            lines.append("Teacher outputs: computed live on every batch (cache off)")
     lines.append(f"Estimated duration: {total / 60:.1f} min (from timing probes on this machine)")
     return "\n".join(lines)

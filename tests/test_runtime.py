@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
@@ -83,6 +85,7 @@ def test_teacher_runs_in_eval_and_inference_mode_yet_feeds_any_loss(small):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="inductor needs a C++ compiler")
 def test_compiled_student_matches_eager(small):
     cfg, data = small
     eager, _, res_eager = _train(cfg, data, Runtime(torch.device("cpu"), compile=False))
