@@ -54,7 +54,7 @@ def bench_cifar100(session: nox.Session) -> None:
 
 @nox.session
 def bench_fashion_mnist(session: nox.Session) -> None:
-    """Fashion-MNIST, all methods (default profile: cpu, about an hour on 2 cores)."""
+    """Fashion-MNIST, all methods (default profile: cpu, ~30 min on 2 cores)."""
     _bench(session, "fashion_mnist", "cpu")
 
 

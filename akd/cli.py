@@ -13,7 +13,7 @@ from pathlib import Path
 from akd.errors import AkdError
 
 EPILOG = """examples:
-  akd bench fashion_mnist --profile cpu          the real-data CPU comparison (about an hour)
+  akd bench fashion_mnist --profile cpu          the real-data CPU comparison (~30 min on 2 cores)
   akd bench cifar100 --profile paper --seeds 20  the official settings (GPU)
   akd bench cifar10 --profile smoke --dry-run    print the plan and the time estimate only
   akd train cifar100 --method annealing --seed 1 --set annealing.tau_max=5
