@@ -144,9 +144,6 @@ class LogitCache:
             out.append(CacheEntry(meta.parent.name, int(meta.stem.split("-")[1]), npy, nbytes, used))
         return out
 
-    def size(self) -> int:
-        return sum(e.nbytes for e in self.entries())
-
     def evict(self, keep: Path | None = None) -> int:
         """Drop least recently used entries until the cache fits ``max_bytes``; returns bytes freed."""
         if self.max_bytes <= 0:
