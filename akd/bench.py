@@ -148,9 +148,11 @@ class BenchmarkRunner:
         role = stage.trains
         run_id = self._child(run, {"role": role, "store_key": run.key, "trained": str(not run.stored).lower()})
         try:
-            model = build_model(getattr(cfg, role), self.data.in_channels, self.data.num_classes)
             checkpoint = user_checkpoint(cfg, role)
-            if self.store.has(run.key):  # trained before, or a user checkpoint already checked and evaluated
+            stored = self.store.has(run.key)
+            if stored or checkpoint:  # loaded, not trained
+                model = build_model(getattr(cfg, role), self.data.in_channels, self.data.num_classes)
+            if stored:  # trained before, or a user checkpoint already checked and evaluated
                 state, meta = self.store.load(run.key)
                 model.load_state_dict(state)
                 self.rt.place(model)

@@ -4,7 +4,7 @@ Valid with augmentation because batch order, crops and flips are a pure function
 (seed, epoch, sample index) (``akd.data.epoch_plan``). A *stream* is everything that changes the
 logits except the epoch: the model's weights (SHA-256 of its state), the data fingerprint and
 normalisation, the augmentation, the seed, the batch size, the stored dtype and the runtime
-(device type, memory format, autocast, torch version). Its folder holds one entry per epoch:
+(device type, memory format, autocast, determinism, torch version). Its folder holds one entry per epoch:
 
     <root>/<stream key>/stream.json             what the stream is (for ``akd cache info``)
     <root>/<stream key>/epoch-0007.npy          [N, classes] logits, row = sample index
@@ -181,9 +181,9 @@ class LogitCache:
         """A human-readable table of the streams held."""
         entries = self.entries()
         total = sum(e.nbytes for e in entries)
-        limit = f"{self.max_bytes / 1e9:.1f} GB" if self.max_bytes > 0 else "none"
+        limit = format_bytes(self.max_bytes) if self.max_bytes > 0 else "none"
         lines = [
-            f"Teacher-output cache at {self.root.resolve()}: {total / 1e6:.1f} MB in {len(entries)} epochs "
+            f"Teacher-output cache at {self.root.resolve()}: {format_bytes(total)} in {len(entries)} epochs "
             f"(limit {limit})"
         ]
         streams: dict[str, list[CacheEntry]] = {}
@@ -199,7 +199,7 @@ class LogitCache:
             lines.append(
                 f"  {key[:12]}  {ident.get('role', '?')}:{ident.get('arch', '?')} {ident.get('dataset', '?')} "
                 f"seed {ident.get('seed', '?')} {ident.get('dtype', '?')}  epochs {_ranges(epochs)}  "
-                f"{_size(sum(e.nbytes for e in group))}  last used {used}"
+                f"{format_bytes(sum(e.nbytes for e in group))}  last used {used}"
             )
         return "\n".join(lines)
 
@@ -244,7 +244,7 @@ def _write_json_once(path: Path, obj: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _size(nbytes: float) -> str:
+def format_bytes(nbytes: float) -> str:
     if nbytes < 1000:
         return f"{nbytes:.0f} B"
     for unit in ("kB", "MB"):

@@ -151,7 +151,7 @@ def _list() -> None:
 
 
 def _cache(args: argparse.Namespace) -> None:
-    from akd.cache import LogitCache, default_cache_dir
+    from akd.cache import LogitCache, default_cache_dir, format_bytes
     from akd.config import CacheConfig
 
     cache = LogitCache(args.cache_dir or default_cache_dir(), int(CacheConfig().max_gb * 1e9))
@@ -159,7 +159,7 @@ def _cache(args: argparse.Namespace) -> None:
         print(cache.info())
     else:
         entries, nbytes = cache.clear()
-        print(f"Removed {entries} cached epochs ({nbytes / 1e6:.1f} MB) from {cache.root}")
+        print(f"Removed {entries} cached epochs ({format_bytes(nbytes)}) from {cache.root}")
 
 
 def _interrupt(signum: int, frame: object) -> None:

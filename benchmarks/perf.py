@@ -152,9 +152,17 @@ def reference_epoch(student, teacher, data: SplitData, max_batches: int | None =
         opt.step()
 
 
+def _quiet(*_: object) -> None:
+    """A log that prints nothing (the whole-benchmark timings run without their chatter)."""
+
+
+def _data_settings(data_dir: str, images: int) -> dict:
+    return {"data_dir": data_dir, "train_subset": images, "val_subset": 128, "test_subset": 128}
+
+
 def _epoch_config(data_dir: str, images: int):
-    data = {"data_dir": data_dir, "train_subset": images, "val_subset": 128, "test_subset": 128}
-    return load_benchmark("cifar100", "smoke", {"data": data, "optim": {"batch_size": BATCH}})
+    settings = {"data": _data_settings(data_dir, images), "optim": {"batch_size": BATCH}}
+    return load_benchmark("cifar100", "smoke", settings)
 
 
 def measure(task: dict) -> dict:
@@ -184,7 +192,8 @@ def measure(task: dict) -> dict:
         times = pairs
     elif kind == "c":
         source = FrozenLogits(teacher, "teacher", arch, data, cfg.data, 0, BATCH, rt, None)
-        source.batch(ready[0][1], ready[0][0])
+        x = ready[0][0]
+        source.batch(torch.arange(len(x)), x)  # warm-up: one teacher forward
         times = [_seconds(rt.device, suite_epoch, student, source, data, cfg, rt)]
     else:
         reference_epoch(student, teacher, data, max_batches=1)
@@ -254,12 +263,11 @@ def epoch_table(args, workdir: Path, rt: Runtime, log) -> tuple[list[dict], dict
 def smoke_timing(workdir: Path, tracker: Tracker, log) -> dict:
     """The 4-method x 2-seed smoke benchmark, cache off and on, from the same stored teacher."""
     base = {"data": {"data_dir": str(workdir / "data")}}
-    quiet = lambda *_: None  # noqa: E731
     seed_store = workdir / "smoke-teacher"
     teacher_only = load_benchmark(
         "cifar100", "smoke", {**base, "methods": ["kd"], "seeds": [0], "cache": {"enabled": False}}
     )
-    run_benchmark(teacher_only, tracker, ModelStore(seed_store), None, log=quiet)
+    run_benchmark(teacher_only, tracker, ModelStore(seed_store), None, log=_quiet)
     out = {}
     for mode, enabled in (("off", False), ("on", True)):
         store = workdir / f"smoke-store-{mode}"
@@ -267,7 +275,7 @@ def smoke_timing(workdir: Path, tracker: Tracker, log) -> dict:
         cache_dir = str(workdir / f"smoke-cache-{mode}")
         cfg = load_benchmark("cifar100", "smoke", {**base, "cache": {"enabled": enabled, "dir": cache_dir}})
         t0 = time.perf_counter()
-        rows = run_benchmark(cfg, tracker, ModelStore(store), None, log=quiet)
+        rows = run_benchmark(cfg, tracker, ModelStore(store), None, log=_quiet)
         wall = time.perf_counter() - t0
         out[mode] = {"wall_s": wall, **forward_totals(rows)}
         log(f"smoke benchmark, cache {mode}: {wall:.1f} s, {forward_totals(rows)}")
@@ -277,23 +285,16 @@ def smoke_timing(workdir: Path, tracker: Tracker, log) -> dict:
 def sweep_timing(args, workdir: Path, tracker: Tracker, rt: Runtime, log) -> dict:
     """Six Annealing-KD phase-1 runs (tau_max 1..6), one seed, teacher resnet110: cache off and on."""
     teacher_file = workdir / "teacher-resnet110.pt"
-    data_over = {
-        "data_dir": str(workdir / "data"),
-        "train_subset": args.sweep_images,
-        "val_subset": 128,
-        "test_subset": 128,
-    }
     common = {
         "teacher": "resnet110",
         "student": STUDENT,
         "methods": ["annealing"],
         "seeds": [0],
         "optim": {"batch_size": BATCH},
-        "data": data_over,
+        "data": _data_settings(str(workdir / "data"), args.sweep_images),
     }
     probe = load_benchmark("cifar100", "smoke", common)
     torch.save(teacher_model("resnet110", load_data(probe.data, rt.device), rt).state_dict(), teacher_file)
-    quiet = lambda *_: None  # noqa: E731
     trials: dict[str, list[dict]] = {"off": [], "on": []}
     for tau in range(1, 7):
         # off and on trials alternate, so a slow spell of the machine falls on both alike
@@ -307,9 +308,9 @@ def sweep_timing(args, workdir: Path, tracker: Tracker, rt: Runtime, log) -> dic
             cfg = load_benchmark("cifar100", "smoke", over)
             store = ModelStore(workdir / f"sweep-store-{mode}")  # each mode checks the teacher file once
             if tau == 1 and mode == "off":  # plan once untimed: model-speed probes are memoised per process
-                run_benchmark(cfg, None, store, None, dry_run=True, log=quiet)
+                run_benchmark(cfg, None, store, None, dry_run=True, log=_quiet)
             t0 = time.perf_counter()
-            rows = run_benchmark(cfg, tracker, store, None, log=quiet)
+            rows = run_benchmark(cfg, tracker, store, None, log=_quiet)
             trials[mode].append({"tau_max": tau, "wall_s": time.perf_counter() - t0, **forward_totals(rows)})
             log(f"sweep trial tau_max={tau}, cache {mode}: {trials[mode][-1]['wall_s']:.1f} s")
     out = {}
