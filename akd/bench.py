@@ -8,6 +8,7 @@ Flow: config -> data -> plan (akd.plan) -> runs (akd.engine) -> tracking (akd.tr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,15 @@ from akd.cache import LogitCache, default_cache_dir
 from akd.config import BenchConfig, flatten
 from akd.data import SplitData, load_data
 from akd.engine import StageResult, evaluate, train_stage
-from akd.errors import AkdError
 from akd.models import build_model
 from akd.plan import Run, build_plan, estimate_seconds, format_plan, user_checkpoint
 from akd.provenance import derive_seed, provenance
-from akd.results import summarize, write_summary
+from akd.results import other_data_label, summarize, to_markdown, write_summary
 from akd.runtime import Runtime, setup_runtime
-from akd.store import ModelStore, load_checkpoint
+from akd.store import ModelStore, check_fits, load_checkpoint
 from akd.teacher import COUNTER_SUFFIXES, FrozenLogits, forward_totals
 from akd.tracking import Tracker
+from akd.validation import ensure_writable
 
 
 def runtime_for(cfg: BenchConfig) -> Runtime:
@@ -50,7 +51,7 @@ class BenchmarkRunner:
     def __init__(
         self,
         cfg: BenchConfig,
-        tracker: Tracker,
+        tracker: Tracker | Callable[[], Tracker] | None,
         store: ModelStore,
         results_dir: Path | None,
         log=print,
@@ -63,19 +64,35 @@ class BenchmarkRunner:
 
     # ------------------------------------------------------------------ entry point
     def run(self, dry_run: bool = False) -> list[dict[str, Any]]:
+        """Check everything that can be checked, print the plan, then (unless ``dry_run``) run it.
+
+        Settings were validated when the config was loaded; here the data are read and sized, the
+        results folder is chosen (a folder made from other data is never overwritten) and every
+        output folder is probed for writing, all before the tracker opens a run or a model trains.
+        """
         cfg = self.cfg
         rt = runtime_for(cfg)
         data = load_data(cfg.data, rt.device)
+        if self.results_dir is not None:
+            label = other_data_label(cfg, data, self.results_dir)
+            if label:
+                self.log(f"results/{cfg.benchmark}/{cfg.variant} holds results on other data; writing to {label}")
+                cfg.label = label
         runs = build_plan(cfg, data, self.store)
         self.log(format_plan(cfg, runs, estimate_seconds(cfg, runs, data, rt), data))
+        self._preflight(runs, data)
         if dry_run:
             return []
+        if callable(self.tracker):
+            self.tracker = self.tracker()
         self.rt, self.data, self.cache = rt, data, cache_for(cfg, self.log)
         self.base_tags = {
             "benchmark": cfg.benchmark,
             "profile": cfg.profile,
             "variant": cfg.variant,
             "command": self.command,
+            "data_folder": data.source,
+            "data_fingerprint": data.fingerprint,
             **provenance(rt.device),
         }
         started = time.perf_counter()
@@ -96,8 +113,9 @@ class BenchmarkRunner:
                     self._method(run, teacher)
             wall = time.perf_counter() - started
             table = summarize(self.rows, cfg)
+            self.log(to_markdown(table, cfg, wall, self.base_tags))  # on screen even if the disk is full
             if self.results_dir is not None:
-                paths = write_summary(table, cfg, self.rows, wall, self.base_tags, self.results_dir)
+                paths = write_summary(table, cfg, self.rows, wall, self.base_tags, self.results_dir, self.data)
                 for path in paths:
                     self.tracker.log_file(self.parent, path)
                 self.log(f"Summary written to {paths[1]}")
@@ -106,6 +124,24 @@ class BenchmarkRunner:
         finally:
             self.tracker.end(self.parent, ok)
         return self.rows
+
+    def _preflight(self, runs: list[Run], data: SplitData) -> None:
+        """User checkpoints must load and fit; every output folder must be writable."""
+        cfg = self.cfg
+        for role in ("teacher", "ta"):
+            path = user_checkpoint(cfg, role)
+            if path and any(run.kind != "method" and run.stages[0].trains == role for run in runs):
+                check_fits(
+                    load_checkpoint(Path(path)),
+                    build_model(getattr(cfg, role), data.in_channels, data.num_classes),
+                    path,
+                )
+        if self.results_dir is not None:
+            ensure_writable(self.results_dir / cfg.benchmark / cfg.variant, "results folder")
+        if any(run.kind != "method" for run in runs):
+            ensure_writable(self.store.root, "model store")
+        if cfg.cache.enabled and any(st.teacher for run in runs for st in run.stages):
+            ensure_writable(cfg.cache.dir or default_cache_dir(), "teacher-output cache")
 
     # ------------------------------------------------------------------ runs
     def _child(self, run: Run, extra_tags: dict[str, str]) -> str:
@@ -143,25 +179,38 @@ class BenchmarkRunner:
         self.log(f"{run.name}: test acc {res['test_acc']:.2f} (best val epoch), {res['test_acc_last']:.2f} (last)")
 
     def _stored_or_train(self, run: Run, teacher: nn.Module | None) -> nn.Module:
-        """Load ``run`` (a user checkpoint or the store), or train and store it; one tracked child run."""
+        """Load ``run`` (a user checkpoint or the store), or train and store it; one tracked child run.
+
+        Holds the entry's store lock throughout, so a second process needing the same model waits
+        and then loads it instead of training it again.
+        """
+        with self.store.locked(run.key, self.log):
+            model = self._load_or_train(run, teacher)
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model
+
+    def _load_or_train(self, run: Run, teacher: nn.Module | None) -> nn.Module:
         cfg, stage = self.cfg, run.stages[0]
         role = stage.trains
-        run_id = self._child(run, {"role": role, "store_key": run.key, "trained": str(not run.stored).lower()})
+        checkpoint = user_checkpoint(cfg, role)
+        stored = self.store.has(run.key)
+        trained = str(not (stored or checkpoint)).lower()
+        run_id = self._child(run, {"role": role, "store_key": run.key, "trained": trained})
         try:
-            checkpoint = user_checkpoint(cfg, role)
-            stored = self.store.has(run.key)
             if stored or checkpoint:  # loaded, not trained
                 model = build_model(getattr(cfg, role), self.data.in_channels, self.data.num_classes)
             if stored:  # trained before, or a user checkpoint already checked and evaluated
                 state, meta = self.store.load(run.key)
-                model.load_state_dict(state)
+                model.load_state_dict(check_fits(state, model, str(self.store.entry(run.key))))
                 self.rt.place(model)
                 # its teacher-forward counters belong to the invocation that trained it
                 res = {k: v for k, v in meta["results"].items() if not k.endswith(COUNTER_SUFFIXES)}
                 history = []
                 self.log(f"{run.name}: reusing stored {role} {run.key}")
             elif checkpoint:  # first use: check and evaluate it, and keep it with its accuracies in the store
-                state = _checked(load_checkpoint(Path(checkpoint)), model, checkpoint)
+                state = check_fits(load_checkpoint(Path(checkpoint)), model, checkpoint)
                 model.load_state_dict(state)
                 self.rt.place(model)
                 res = {
@@ -181,9 +230,6 @@ class BenchmarkRunner:
             self.tracker.end(run_id, False)
             raise
         self._finish(run_id, run, res, history, role)
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
         return model
 
     def _method(self, run: Run, teacher: nn.Module | None) -> None:
@@ -196,6 +242,7 @@ class BenchmarkRunner:
             history: list[dict[str, float]] = []
             extra: dict[str, float] = {}
             result: StageResult | None = None
+            seconds, offset = 0.0, 0  # over all stages; epochs before the last stage
             for i, stage in enumerate(run.stages):
                 if stage.init == "previous":
                     model = models[stage.trains]
@@ -207,6 +254,7 @@ class BenchmarkRunner:
                 )
                 for k, v in counts.items():
                     extra[k] = extra.get(k, 0.0) + v
+                seconds, offset = seconds + result.seconds, len(history)
                 history += [r | {"phase": i + 1} for r in result.history]
                 models[stage.trains] = model
                 if len(run.stages) > 1:
@@ -215,14 +263,9 @@ class BenchmarkRunner:
         except BaseException:
             self.tracker.end(run_id, False)
             raise
-        self._finish(run_id, run, _result_metrics(result) | extra, history, run.method)
-
-
-def _checked(state: dict, model: nn.Module, path: str) -> dict:
-    expected = model.state_dict()
-    if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
-        raise AkdError(f"checkpoint {path} does not fit the configured architecture")
-    return state
+        # the run's selected epoch counts every stage's epochs; its time covers every stage
+        whole = {"best_epoch": float(offset + result.best_epoch), "train_seconds": seconds}
+        self._finish(run_id, run, _result_metrics(result) | extra | whole, history, run.method)
 
 
 def _result_metrics(result: StageResult) -> dict[str, float]:

@@ -12,7 +12,10 @@ normalisation, the augmentation, the seed, the batch size, the stored dtype and 
 
 An entry is written to a temporary file and renamed into place, then its ``.json`` is renamed
 into place; a reader trusts only an entry whose ``.json`` matches the ``.npy`` byte for byte, and
-rebuilds anything else. Two processes that need the same entry serialise on a per-entry file
+rebuilds anything else. The root holds a ``CACHEDIR.TAG`` (the Cache Directory Tagging convention,
+which backup tools honour); ``clear`` removes only the files the cache writes and refuses a folder
+that is neither tagged nor made of stream folders alone, so a mistyped ``--cache-dir`` deletes
+nothing of the user's. Two processes that need the same entry serialise on a per-entry file
 lock, so it is computed once. Beyond ``max_bytes`` the least recently used entries are evicted.
 """
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +42,17 @@ from akd.store import file_sha256
 FORMAT = 1
 DTYPES = {"float32": np.float32, "float16": np.float16}
 FP16_MAX = float(np.finfo(np.float16).max)
+TAG_NAME = "CACHEDIR.TAG"
+TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This folder is akd-bench's teacher-output cache; `akd cache clear` empties it.\n"
+)
+STREAM_DIR = re.compile(r"[0-9a-f]{24}")
+# Every file name the cache writes inside a stream folder (entries, markers, locks, temporaries).
+OWN_FILE = re.compile(
+    r"stream\.json|epoch-\d{4,}\.(npy|json|lock)"  # entries, markers, locks
+    r"|\.(epoch-\d{4,}\.npy|stream\.json)\.\d+(\.json)?\.tmp"  # temporaries of a writer
+)
 
 
 def default_cache_dir() -> str:
@@ -86,6 +100,8 @@ class LogitCache:
         if found is not None:
             return found, False
         folder.mkdir(parents=True, exist_ok=True)
+        if not (self.root / TAG_NAME).exists():
+            (self.root / TAG_NAME).write_text(TAG)
         _write_json_once(folder / "stream.json", {**identity, "dtype": self.dtype, "format": FORMAT})
         lock = FileLock(str(npy.with_suffix(".lock")))
         try:
@@ -157,12 +173,32 @@ class LogitCache:
                 freed += entry.nbytes
         return freed
 
+    def is_cache(self) -> bool:
+        """True for a missing or empty folder, a tagged cache, or one of stream folders alone (untagged,
+        made before the tag existed)."""
+        if not self.root.exists():
+            return True
+        if not self.root.is_dir():
+            return False
+        if (self.root / TAG_NAME).is_file() and (self.root / TAG_NAME).read_text().startswith(TAG[:44]):
+            return True
+        return all(STREAM_DIR.fullmatch(p.name) and (p / "stream.json").is_file() for p in self.root.iterdir())
+
     def clear(self) -> tuple[int, int]:
-        """Remove every entry not being written right now; returns (entries, bytes) removed."""
+        """Remove every entry not being written right now; returns (entries, bytes) removed.
+
+        Only the cache's own files go: a stream folder is removed once it holds nothing else, and
+        anything else in the folder is left as it was. A folder that is not a cache is refused.
+        """
+        if not self.is_cache():
+            raise AkdError(
+                f"{self.root} is not a teacher-output cache (no {TAG_NAME}, and it holds other files); "
+                "nothing was removed"
+            )
         removed = [e for e in self.entries() if self._remove_entry(e)]
         for folder in self.root.glob("*"):
-            if folder.is_dir() and not any(folder.glob("epoch-*.json")):
-                shutil.rmtree(folder, ignore_errors=True)
+            if STREAM_DIR.fullmatch(folder.name) and folder.is_dir() and not any(folder.glob("epoch-*.json")):
+                _remove_stream_folder(folder)
         return len(removed), sum(e.nbytes for e in removed)
 
     def _remove_entry(self, entry: CacheEntry) -> bool:
@@ -234,6 +270,24 @@ def _open_valid(npy: Path, meta: Path) -> torch.Tensor | None:
 def _remove(*paths: Path) -> None:
     for path in reversed(paths):  # the commit marker first, so no reader trusts a half-removed entry
         path.unlink(missing_ok=True)
+
+
+def _remove_stream_folder(folder: Path) -> None:
+    """Remove the cache's own files from a stream folder with no entries, then the folder if empty."""
+    for lock_path in folder.glob("epoch-*.lock"):
+        lock = FileLock(str(lock_path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:  # an entry is being computed: leave the folder
+            return
+        lock.release()
+    for path in folder.iterdir():
+        if path.is_file() and OWN_FILE.fullmatch(path.name):
+            path.unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:  # something that is not the cache's own lives there: keep it
+        pass
 
 
 def _write_json_once(path: Path, obj: dict[str, Any]) -> None:

@@ -142,10 +142,15 @@ def _list() -> None:
     from akd.models import MODELS
 
     for name in list_benchmarks():
-        spec = read_benchmark_file(name)
+        try:
+            spec = read_benchmark_file(name)
+        except AkdError as exc:  # one broken file does not hide the others
+            print(f"{name}: unusable: {exc}")
+            continue
         print(f"{name}: {spec.get('description', '')}")
         for profile, values in spec.get("profiles", {}).items():
-            print(f"  --profile {profile:<8} {values.get('about', '')}")
+            about = values.get("about", "") if isinstance(values, dict) else ""
+            print(f"  --profile {profile:<8} {about}")
     print("methods:", ", ".join(available_methods()))
     print("models:", ", ".join(MODELS))
 
@@ -160,6 +165,10 @@ def _cache(args: argparse.Namespace) -> None:
     else:
         entries, nbytes = cache.clear()
         print(f"Removed {entries} cached epochs ({format_bytes(nbytes)}) from {cache.root}")
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -182,13 +191,18 @@ def main(argv: list[str] | None = None) -> int:
         from akd.store import ModelStore
         from akd.tracking import Tracker
 
-        tracker = None if args.dry_run else Tracker(args.tracking_uri, experiment=f"akd-{cfg.benchmark}")
+        # Opened only once the settings, the data and every output folder have been checked.
+        tracker = lambda: Tracker(args.tracking_uri, experiment=f"akd-{cfg.benchmark}")  # noqa: E731
         results = Path(args.results_dir) if args.command == "bench" else None
         command = "akd " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
         run_benchmark(cfg, tracker, ModelStore(args.store_dir), results, dry_run=args.dry_run, command=command)
         return 0
     except AkdError as exc:
-        print(f"akd: error: {exc}", file=sys.stderr)
+        print(f"akd: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a disk that filled up or a folder that vanished mid-run
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"akd: error: {exc.strerror or exc}{where}; finished runs are in MLflow and the store", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("akd: interrupted; finished runs are in MLflow and the model store", file=sys.stderr)

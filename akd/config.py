@@ -8,6 +8,8 @@ from the defaults below. :func:`load_benchmark` merges defaults <- ``[defaults]`
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -148,12 +150,18 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# Set by the benchmark file's name and --profile; a profile or --set cannot move results elsewhere.
+FIXED = ("benchmark", "profile")
+
+
 def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
     """Set fields of a (nested) dataclass from a dict, rejecting unknown keys and wrong types."""
     fields = {f.name: f for f in dataclasses.fields(obj)}
     for key, value in values.items():
         if key not in fields:
             raise AkdError(f"unknown setting {where}{key!r}; known: {', '.join(fields)}")
+        if not where and key in FIXED:
+            raise AkdError(f"setting {key} cannot be changed: it is the benchmark file's name and --profile")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
@@ -164,22 +172,43 @@ def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
 
 
 def _coerce(value: Any, current: Any, name: str) -> Any:
+    """``value`` (from TOML or a ``--set`` string) as the type of the default ``current``.
+
+    Strict: a bool is not a number, a number is not a bool or a string, and a float must be finite
+    (a NaN or infinite learning rate, temperature or size trains nonsense with exit code 0).
+    """
+    kind = type(current).__name__
+    if isinstance(current, list):
+        items = [v for v in value.split(",")] if isinstance(value, str) else value
+        if not isinstance(items, list):
+            raise AkdError(f"setting {name}={value!r} is not a valid list")
+        prototype = current[0] if current else ""
+        return [_coerce(v.strip() if isinstance(v, str) else v, prototype, name) for v in items]
     try:
         if isinstance(current, bool):
-            if isinstance(value, str):
-                if value.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(value)
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
                 return value.lower() in ("true", "1")
-            return bool(value)
-        if isinstance(current, list):
-            items = value.split(",") if isinstance(value, str) else list(value)
-            kind = type(current[0]) if current else str
-            return [kind(v) for v in items]
-        if isinstance(current, int) and isinstance(value, float) and not value.is_integer():
             raise ValueError(value)
-        return type(current)(value)
-    except (TypeError, ValueError):
-        raise AkdError(f"setting {name}={value!r} is not a valid {type(current).__name__}") from None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(value)
+        if isinstance(current, str):
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return value
+        if isinstance(current, int):
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError(value)
+                return int(value)
+            return int(value)
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise AkdError(f"setting {name}={value!r} is not a valid {kind}") from None
+    if not math.isfinite(number):
+        raise AkdError(f"setting {name}={value!r} must be a finite number")
+    return number
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -197,81 +226,47 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return nested
 
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+
+
+def safe_name(value: str, what: str) -> str:
+    """``value`` if it can name one folder (no path separators, no ``..``), else a one-line error."""
+    if not SAFE_NAME.fullmatch(value):
+        raise AkdError(
+            f"{what} {value!r} is not a safe name: use letters, digits, '_', '-' and '.', starting with a "
+            "letter or digit (it names a folder)"
+        )
+    return value
+
+
 def list_benchmarks() -> list[str]:
     return sorted(p.stem for p in BENCHMARK_DIR.glob("*.toml"))
 
 
 def read_benchmark_file(name: str) -> dict[str, Any]:
+    safe_name(name, "benchmark")
     path = BENCHMARK_DIR / f"{name}.toml"
     if not path.exists():
         raise AkdError(f"unknown benchmark {name!r}; choose one of: {', '.join(list_benchmarks())}")
-    with open(path, "rb") as f:
-        return tomllib.load(f)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise AkdError(f"benchmark file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise AkdError(f"cannot read benchmark file {path}: {exc.strerror}") from None
 
 
 def load_benchmark(name: str, profile: str, overrides: dict[str, Any] | None = None) -> BenchConfig:
+    from akd.validation import validate
+
     spec = read_benchmark_file(name)
     profiles = spec.get("profiles", {})
-    if profile not in profiles:
+    if not isinstance(profiles, dict) or profile not in profiles or not isinstance(profiles[profile], dict):
         raise AkdError(f"benchmark {name!r} has no profile {profile!r}; choose one of: {', '.join(profiles)}")
-    cfg = BenchConfig(benchmark=name, profile=profile)
+    cfg = BenchConfig(benchmark=name, profile=safe_name(profile, "profile"))
     _apply(cfg, spec.get("defaults", {}), "")
     _apply(cfg, {k: v for k, v in profiles[profile].items() if k != "about"}, "")
     _apply(cfg, overrides or {}, "")
     validate(cfg)
     return cfg
-
-
-def validate(cfg: BenchConfig) -> None:
-    """Reject impossible settings before anything is trained or written."""
-    from akd.methods import available_methods
-    from akd.models import MODELS
-
-    for role in ("teacher", "ta", "student"):
-        if getattr(cfg, role) not in MODELS:
-            raise AkdError(f"unknown {role} model {getattr(cfg, role)!r}; choose one of: {', '.join(MODELS)}")
-    unknown = [m for m in cfg.methods if m not in available_methods()]
-    if unknown or not cfg.methods:
-        raise AkdError(
-            f"unknown method {', '.join(unknown) or '(none)'}; choose from: {', '.join(available_methods())}"
-        )
-    if not cfg.seeds:
-        raise AkdError("at least one seed is needed")
-    a = cfg.annealing
-    if a.tau_max < 1:
-        raise AkdError(f"annealing.tau_max must be >= 1, got {a.tau_max}")
-    if a.phase1_epochs < a.tau_max:
-        raise AkdError(
-            f"annealing.phase1_epochs ({a.phase1_epochs}) must be >= tau_max ({a.tau_max}): "
-            "every temperature needs at least one epoch"
-        )
-    if a.mse_reduction not in ("mean", "sum"):
-        raise AkdError(f"annealing.mse_reduction must be 'mean' or 'sum', got {a.mse_reduction!r}")
-    if a.phase2_epochs < 0:
-        raise AkdError("annealing.phase2_epochs must be >= 0")
-    for name in ("teacher_epochs", "ta_epochs", "student_epochs"):
-        if getattr(cfg, name) < 1:
-            raise AkdError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    for name, kd in (("kd", cfg.kd), ("takd", cfg.takd)):
-        for key, value in asdict(kd).items():
-            if value < 0 or (key.endswith("temperature") and value <= 0):
-                raise AkdError(f"{name}.{key} must be positive, got {value}")
-    for role in ("teacher", "ta"):
-        path = getattr(cfg, f"{role}_checkpoint")
-        if path and not Path(path).is_file():
-            raise AkdError(f"{role}_checkpoint {path} does not exist")
-    d = cfg.data
-    if not 0 <= d.val_fraction < 1:
-        raise AkdError(f"data.val_fraction must be in [0, 1), got {d.val_fraction}")
-    if d.selection not in ("val", "test"):
-        raise AkdError(f"data.selection must be 'val' or 'test', got {d.selection!r}")
-    if d.selection == "val" and d.val_fraction == 0:
-        raise AkdError("data.val_fraction is 0: set it above 0 or select on the test set explicitly")
-    c = cfg.cache
-    if c.dtype not in ("float32", "float16"):
-        raise AkdError(f"cache.dtype must be 'float32' or 'float16', got {c.dtype!r}")
-    if c.max_gb < 0:
-        raise AkdError(f"cache.max_gb must be >= 0 (0 = no limit), got {c.max_gb}")
-    o = cfg.optim
-    if o.lr <= 0 or o.batch_size < 1 or not all(0 < m <= 1 for m in o.milestones):
-        raise AkdError("optim: lr must be > 0, batch_size >= 1, milestones fractions in (0, 1]")

@@ -13,19 +13,17 @@ two processes, with the same seed see bit-identical batches, whatever they did b
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from akd.config import DataConfig
 from akd.errors import AkdError
+from akd.readers import Split, read_cifar, read_idx
 
 # Per-channel mean/std on the 0..1 scale.
 STATS = {
@@ -40,18 +38,6 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 @dataclass
-class Split:
-    images: torch.Tensor  # uint8 [N, C, H, W]
-    labels: torch.Tensor  # int64 [N]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def to(self, device: torch.device) -> Split:
-        return Split(self.images.to(device), self.labels.to(device))
-
-
-@dataclass
 class SplitData:
     train: Split
     val: Split
@@ -60,78 +46,43 @@ class SplitData:
     mean: torch.Tensor  # [1, C, 1, 1] on the 0..255 scale
     std: torch.Tensor
     fingerprint: str  # identifies the exact data (and split) a model was trained on
+    source: str = ""  # the folder the files were read from
 
     @property
     def in_channels(self) -> int:
         return self.train.images.shape[1]
 
 
-# ---------------------------------------------------------------- readers of the on-disk formats
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="latin1")
-
-
-def read_cifar(root: Path, name: str) -> tuple[Split, Split]:
-    """Read the python-pickle CIFAR layout (``cifar-10-batches-py`` / ``cifar-100-python``)."""
-    if name == "cifar10":
-        folder, train_files, test_files, key = (
-            root / "cifar-10-batches-py",
-            [f"data_batch_{i}" for i in range(1, 6)],
-            ["test_batch"],
-            "labels",
-        )
-    else:
-        folder, train_files, test_files, key = root / "cifar-100-python", ["train"], ["test"], "fine_labels"
-
-    def load(files: list[str]) -> Split:
-        images, labels = [], []
-        for fname in files:
-            entry = _unpickle(folder / fname)
-            images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            labels.extend(entry[key])
-        return Split(torch.from_numpy(np.concatenate(images)), torch.tensor(labels))
-
-    return load(train_files), load(test_files)
-
-
-def read_idx(images_path: Path, labels_path: Path) -> Split:
-    """Read (optionally gzipped) IDX files: 16-byte image header, 8-byte label header."""
-
-    def raw(path: Path) -> bytes:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as f:
-            return f.read()
-
-    img, lab = raw(images_path), raw(labels_path)
-    n, rows, cols = (int.from_bytes(img[i : i + 4], "big") for i in (4, 8, 12))
-    images = np.frombuffer(img, np.uint8, offset=16).reshape(n, 1, rows, cols)
-    labels = np.frombuffer(lab, np.uint8, offset=8).astype(np.int64)
-    return Split(torch.from_numpy(images.copy()), torch.from_numpy(labels))
-
-
 # ---------------------------------------------------------------- locating / downloading
-def _find_fashion_mnist(root: Path) -> Path | None:
-    for folder in (root / "FashionMNIST" / "raw", root, DEBIAN_FASHION_MNIST):
+def _find_fashion_mnist(root: Path, fallback: bool) -> Path | None:
+    """The folder holding Fashion-MNIST's IDX files under ``root``; the Debian copy only as a fallback
+    for the default data folder (a folder the user named is never silently replaced)."""
+    folders = [root / "FashionMNIST" / "raw", root] + ([DEBIAN_FASHION_MNIST] if fallback else [])
+    for folder in folders:
         for suffix in ("", ".gz"):
             if (folder / f"train-images-idx3-ubyte{suffix}").exists():
                 return folder
     return None
 
 
-def _load_raw(cfg: DataConfig) -> tuple[Split, Split]:
+def _load_raw(cfg: DataConfig) -> tuple[Split, Split, Path]:
+    """The training and test splits, and the folder they were read from."""
     root = Path(cfg.data_dir).expanduser()
+    if root.exists() and not root.is_dir():
+        raise AkdError(f"data folder {root} is a file, not a folder")
     if cfg.dataset in ("cifar10", "cifar100"):
         marker = "cifar-10-batches-py" if cfg.dataset == "cifar10" else "cifar-100-python"
         if not (root / marker).exists():
             _download(cfg.dataset, root)
-        return read_cifar(root, cfg.dataset)
+        return (*read_cifar(root, cfg.dataset), root / marker)
     if cfg.dataset == "fashion_mnist":
-        folder = _find_fashion_mnist(root)
+        fallback = cfg.data_dir == DataConfig().data_dir
+        folder = _find_fashion_mnist(root, fallback)
         if folder is None:
             _download(cfg.dataset, root)
-            folder = _find_fashion_mnist(root)
-        assert folder is not None
+            folder = _find_fashion_mnist(root, fallback)
+        if folder is None:
+            raise AkdError(f"fashion_mnist was downloaded to {root} but its IDX files are not there")
 
         def pick(stem: str) -> Path:
             plain = folder / stem
@@ -140,6 +91,7 @@ def _load_raw(cfg: DataConfig) -> tuple[Split, Split]:
         return (
             read_idx(pick("train-images-idx3-ubyte"), pick("train-labels-idx1-ubyte")),
             read_idx(pick("t10k-images-idx3-ubyte"), pick("t10k-labels-idx1-ubyte")),
+            folder,
         )
     raise AkdError(f"unknown dataset {cfg.dataset!r}; choose one of: {', '.join(NUM_CLASSES)}")
 
@@ -156,7 +108,11 @@ def _download(dataset: str, root: Path) -> None:
         cls(str(root), train=True, download=True)
     except Exception as exc:  # network errors come in many types
         _remove_new_files(root, existed, before)
-        hint = "apt-get install dataset-fashion-mnist, or " if dataset == "fashion_mnist" else ""
+        hint = (
+            f"apt-get install dataset-fashion-mnist and pass --data-dir {DEBIAN_FASHION_MNIST} (or no --data-dir), or "
+            if dataset == "fashion_mnist"
+            else ""
+        )
         raise AkdError(
             f"{dataset} is not in {root} and the download failed ({type(exc).__name__}); "
             f"{hint}download it on a machine with internet and pass --data-dir DIR"
@@ -185,7 +141,8 @@ def _fingerprint(*tensors: torch.Tensor) -> str:
 
 def load_data(cfg: DataConfig, device: torch.device | str = "cpu") -> SplitData:
     """Load ``cfg.dataset``, hold out the validation split, subset if asked, move to ``device``."""
-    train_full, test = _load_raw(cfg)
+    train_full, test, source = _load_raw(cfg)
+    check_sizes(cfg, len(train_full), len(test))
     n = len(train_full)
     gen = torch.Generator().manual_seed(cfg.split_seed)
     order = torch.randperm(n, generator=gen)
@@ -219,7 +176,26 @@ def load_data(cfg: DataConfig, device: torch.device | str = "cpu") -> SplitData:
         mean=as_255(mean).to(dev),
         std=as_255(std).to(dev),
         fingerprint=_fingerprint(train.images, train.labels, val.images, val.labels, test.images, test.labels),
+        source=str(source.resolve()),
     )
+
+
+def check_sizes(cfg: DataConfig, n_train_full: int, n_test: int) -> None:
+    """Refuse subsets larger than the data, and splits too small to train or select on."""
+    n_val = 0 if cfg.selection == "test" else int(round(cfg.val_fraction * n_train_full))
+    available = {"train": n_train_full - n_val, "val": n_val, "test": n_test}
+    for split, n in available.items():
+        asked = getattr(cfg, f"{split}_subset")
+        if asked > n and not (split == "val" and cfg.selection == "test"):  # then the test set selects
+            raise AkdError(f"data.{split}_subset={asked} exceeds the {n} {split} samples available in {cfg.dataset}")
+    sizes = {split: getattr(cfg, f"{split}_subset") or n for split, n in available.items()}
+    if sizes["train"] < 2:
+        raise AkdError(f"the training split has {sizes['train']} sample(s): a training step needs at least 2")
+    if sizes["test"] < 1 or (cfg.selection == "val" and sizes["val"] < 1):
+        raise AkdError(
+            f"the validation or test split is empty ({sizes['val']} val, {sizes['test']} test samples): "
+            "raise data.val_fraction or the subsets"
+        )
 
 
 # ---------------------------------------------------------------- per-epoch plan and augmentation

@@ -9,6 +9,7 @@ official protocol, ``data.selection = "test"``).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from tqdm.auto import tqdm
 
 from akd.config import DataConfig, OptimConfig
 from akd.data import Split, SplitData, normalize, train_batches
+from akd.errors import AkdError
 from akd.methods import Objective, Stage
 from akd.runtime import Runtime
 from akd.teacher import FrozenLogits
@@ -134,6 +136,12 @@ def train_stage(
         train_loss, train_acc = train_epoch(
             forward, opt, stage.objective, source, data, data_cfg, optim_cfg.batch_size, seed, epoch, rt
         )
+        if not math.isfinite(train_loss):  # every later number would be chance accuracy
+            bar.close()
+            raise AkdError(
+                f"{desc or stage.name}: training diverged (loss {train_loss} in epoch {epoch}); "
+                "lower optim.lr or check the teacher's outputs"
+            )
         val_acc = evaluate(model, data.val, data, optim_cfg.eval_batch_size, rt)
         if val_acc > best_val:
             best_state, best_epoch, best_val = _snapshot(model), epoch, val_acc

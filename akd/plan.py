@@ -196,6 +196,7 @@ def format_plan(cfg: BenchConfig, runs: list[Run], seconds: dict[str, float], da
     lines = [
         f"Plan: benchmark {cfg.benchmark}, profile {cfg.profile}: {len(runs)} runs, seeds {cfg.seeds}; "
         f"{len(data.train)} train / {len(data.val)} val / {len(data.test)} test images",
+        f"Data: {cfg.data.dataset} read from {data.source or '?'} (fingerprint {data.fingerprint})",
     ]
     for run in runs:
         desc = " + ".join(

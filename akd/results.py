@@ -1,11 +1,15 @@
 """Summary tables: each run's test accuracy as mean +- std over seeds, beside the paper's numbers.
 
-Written as ``results/<benchmark>/<variant>/summary.csv`` and ``summary.md`` (atomically: a failed
-benchmark leaves the previous summary untouched).
+Written as ``results/<benchmark>/<variant>/summary.csv``, ``summary.md``, ``runs.csv`` and
+``summary.json`` (provenance, with the data's folder and fingerprint), atomically: a failed benchmark
+leaves the previous summary untouched. A folder's results belong to the data recorded in its
+``summary.json``: a run on other data (another ``--data-dir`` holding other files) is filed under a
+``data-<fingerprint>`` variant instead (:func:`other_data_label`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from datetime import UTC, datetime
@@ -14,7 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from akd.config import BenchConfig
+from akd.config import BenchConfig, DataConfig
+from akd.data import SplitData
 from akd.paper import PAPER_NUMBERS
 
 LABELS = {
@@ -80,6 +85,8 @@ def to_markdown(table: pd.DataFrame, cfg: BenchConfig, wall_seconds: float, tags
         f"wall time {wall_seconds / 60:.1f} min on {tags.get('device', '?')}.",
         f"Code {tags.get('git_commit', '?')[:12]} (dirty: {tags.get('git_dirty', '?')}), "
         f"torch {tags.get('version.torch', '?')}. Seeds: {', '.join(map(str, cfg.seeds))}.",
+        f"Data: {cfg.data.dataset} from {tags.get('data_folder', '?')}, "
+        f"fingerprint {tags.get('data_fingerprint', '?')}.",
         f"Teacher {cfg.teacher} ({cfg.teacher_epochs} ep), TA {cfg.ta} ({cfg.ta_epochs} ep), student "
         f"{cfg.student} ({cfg.student_epochs} ep; Annealing-KD {cfg.annealing.phase1_epochs}+"
         f"{cfg.annealing.phase2_epochs} ep, tau_max {cfg.annealing.tau_max}).",
@@ -119,6 +126,29 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def recorded_fingerprint(folder: Path) -> str | None:
+    """The data fingerprint a results folder was made from, if it records one."""
+    try:
+        return json.loads((folder / "summary.json").read_text())["data"]["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def other_data_label(cfg: BenchConfig, data: SplitData, results_root: Path) -> str | None:
+    """A label for ``cfg``'s results when its folder holds results made from other data, else None.
+
+    A folder written before fingerprints were recorded counts as made from the default data
+    folder: a run that reads another folder goes elsewhere.
+    """
+    folder = results_root / cfg.benchmark / cfg.variant
+    recorded = recorded_fingerprint(folder)
+    if recorded == data.fingerprint or not (folder / "summary.md").exists():
+        return None
+    if recorded is None and cfg.data.data_dir == DataConfig().data_dir:
+        return None
+    return f"{cfg.label}-data-{data.fingerprint[:8]}" if cfg.label else f"data-{data.fingerprint[:8]}"
+
+
 def write_summary(
     table: pd.DataFrame,
     cfg: BenchConfig,
@@ -126,9 +156,19 @@ def write_summary(
     wall_seconds: float,
     tags: dict[str, str],
     results_root: Path,
+    data: SplitData,
 ) -> list[Path]:
     folder = results_root / cfg.benchmark / cfg.variant
     csv, md, per_seed = folder / "summary.csv", folder / "summary.md", folder / "runs.csv"
+    record = {
+        "benchmark": cfg.benchmark,
+        "variant": cfg.variant,
+        "wall_seconds": wall_seconds,
+        "data": {"dataset": cfg.data.dataset, "folder": data.source, "fingerprint": data.fingerprint},
+        "tags": tags,
+        "config": cfg.to_dict(),
+    }
+    _atomic_write(folder / "summary.json", json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
     _atomic_write(per_seed, pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))
     _atomic_write(csv, table.to_csv(index=False, float_format="%.4f"))
     _atomic_write(md, to_markdown(table, cfg, wall_seconds, tags))

@@ -3,6 +3,12 @@
 Local default: ``sqlite:///mlflow.db`` in the working directory with artifacts in ``mlartifacts/``
 beside it (nothing needs to run). Set ``MLFLOW_TRACKING_URI`` (or ``--tracking-uri``) to use a
 tracking server. Metrics are logged once per epoch in one batch call.
+
+Fails fast and in one line: a tracking server that does not answer its health check within a few
+seconds, a URI MLflow cannot use, or a local store whose folder is not writable stop the run
+before anything trains (MLflow itself would retry for minutes). Several processes may open the
+same fresh sqlite store and experiment at once: schema and experiment creation are serialised by a
+file lock beside the database, and an experiment created by another client meanwhile is reused.
 """
 
 from __future__ import annotations
@@ -12,13 +18,23 @@ import logging
 import os
 import tempfile
 import time
+import urllib.error
+import urllib.request
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from akd.errors import AkdError
+from akd.validation import ensure_writable
+
 PARENT_TAG = "mlflow.parentRunId"
+HEALTH_TIMEOUT_S = 5.0
+SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "databricks-uc", "uc", "file")
 
 
 def default_tracking_uri() -> str:
@@ -30,21 +46,65 @@ def _chunks(items: list, size: int):
         yield items[i : i + size]
 
 
+def check_server(uri: str, timeout: float = HEALTH_TIMEOUT_S) -> None:
+    """An http(s) tracking server must answer ``/health`` within ``timeout`` seconds."""
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            pass
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):  # behind authentication: it is there; MLflow brings the credentials
+            return
+        raise AkdError(f"MLflow tracking server {uri} answered /health with HTTP {exc.code}") from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise AkdError(
+            f"MLflow tracking server {uri} is not reachable ({reason}); start it, or unset MLFLOW_TRACKING_URI "
+            "and drop --tracking-uri to use the local sqlite store"
+        ) from None
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
 class Tracker:
     def __init__(self, tracking_uri: str | None = None, experiment: str = "akd") -> None:
         for noisy in ("mlflow", "alembic"):  # schema-creation chatter is not for the user
             logging.getLogger(noisy).setLevel(logging.WARNING)
         self.uri = tracking_uri or default_tracking_uri()
-        self.client = MlflowClient(tracking_uri=self.uri)
-        found = self.client.get_experiment_by_name(experiment)
+        scheme = self.uri.split("://", 1)[0].split("+", 1)[0] if "://" in self.uri else ""
+        if scheme not in SCHEMES:
+            raise AkdError(
+                f"MLflow tracking URI {self.uri!r} has {f'unknown scheme {scheme!r}' if scheme else 'no scheme'}; "
+                "use sqlite:///PATH (local), http(s)://HOST:PORT (a server) or postgresql://..."
+            )
+        db = _sqlite_path(self.uri)
+        if self.uri.startswith(("http://", "https://")):
+            check_server(self.uri)
+        elif db is not None:
+            ensure_writable(db.parent, "MLflow store folder")
+        guard = FileLock(str(db.with_name(f".{db.name}.lock"))) if db is not None else nullcontext()
+        try:
+            with guard:  # creating the schema and the experiment: one process at a time
+                db is not None and db.parent.mkdir(parents=True, exist_ok=True)
+                self.client = MlflowClient(tracking_uri=self.uri)
+                self.experiment_id = self._experiment(experiment, db)
+        except MlflowException as exc:
+            first = str(exc.message).strip().splitlines()[0] if str(exc.message).strip() else type(exc).__name__
+            raise AkdError(f"cannot use MLflow tracking URI {self.uri!r}: {first[:200]}") from None
+
+    def _experiment(self, name: str, db: Path | None) -> str:
+        found = self.client.get_experiment_by_name(name)
         if found is not None:
-            self.experiment_id = found.experiment_id
-        else:
-            location = None
-            if self.uri.startswith("sqlite:///"):
-                db = Path(self.uri.removeprefix("sqlite:///"))
-                location = (db.parent / "mlartifacts").resolve().as_uri()
-            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+            return found.experiment_id
+        location = (db.parent / "mlartifacts").resolve().as_uri() if db is not None else None
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except MlflowException:  # another client (another machine on a server) created it meanwhile
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
 
     def start(
         self,

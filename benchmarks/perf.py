@@ -262,7 +262,7 @@ def epoch_table(args, workdir: Path, rt: Runtime, log) -> tuple[list[dict], dict
 # ---------------------------------------------------------------- whole-suite timings
 def smoke_timing(workdir: Path, tracker: Tracker, log) -> dict:
     """The 4-method x 2-seed smoke benchmark, cache off and on, from the same stored teacher."""
-    base = {"data": {"data_dir": str(workdir / "data")}}
+    base = {"data": {"data_dir": str(workdir / "data"), "test_subset": 300}}  # the fixture's whole test set
     seed_store = workdir / "smoke-teacher"
     teacher_only = load_benchmark(
         "cifar100", "smoke", {**base, "methods": ["kd"], "seeds": [0], "cache": {"enabled": False}}

@@ -10,6 +10,8 @@ import pytest
 from akd.fixtures import write_cifar  # noqa: F401  (re-exported for the tests)
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+# A CIFAR fixture as large as the smoke profile asks (512 train, 256 validation, 512 test images).
+SMOKE_SIZES = {"n_train": 2850, "n_test": 512}
 
 
 def tiny_cifar(root: Path, name: str, n_train: int, n_test: int, batch_size: int):

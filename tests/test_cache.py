@@ -209,4 +209,35 @@ def test_cache_info_and_clear_from_the_command_line(setup, tmp_path, capsys):
     assert "1 epochs" in out and "teacher:resnet8 cifar100 seed 3 float32" in out
     assert main(["cache", "clear", "--cache-dir", str(tmp_path / "cache")]) == 0
     assert "Removed 1 cached epochs" in capsys.readouterr().out
-    assert cache.entries() == [] and not list((tmp_path / "cache").iterdir())
+    # only the cache's tag is left: the folder stays a cache
+    assert cache.entries() == [] and [p.name for p in (tmp_path / "cache").iterdir()] == ["CACHEDIR.TAG"]
+
+
+def test_clear_removes_only_what_the_cache_wrote(setup, tmp_path):
+    """A user's files inside the cache folder, even inside a stream folder, survive ``clear``."""
+    cfg, data, teacher = setup
+    root = tmp_path / "cache"
+    cache = LogitCache(root)
+    _identity_calls(cache, cfg, data, teacher, seed=3)
+    _identity_calls(cache, cfg, data, teacher, seed=4)
+    assert (root / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    stream_a, stream_b = sorted(p for p in root.iterdir() if p.is_dir())
+    (root / "notes.txt").write_text("mine")
+    (stream_a / "analysis.ipynb").write_text("mine too")
+    (stream_b / ".epoch-0009.npy.4242.tmp").write_bytes(b"left by a writer that died")
+    assert cache.clear()[0] == 2
+    assert (root / "notes.txt").read_text() == "mine" and (stream_a / "analysis.ipynb").read_text() == "mine too"
+    assert [p.name for p in stream_a.iterdir()] == ["analysis.ipynb"]  # the cache's own files are gone
+    assert not stream_b.exists()  # only the cache's files were in it
+    assert cache.entries() == []
+
+
+def test_clear_refuses_a_folder_that_is_not_a_cache(tmp_path):
+    from akd.errors import AkdError
+
+    (tmp_path / "models" / "abc").mkdir(parents=True)
+    (tmp_path / "models" / "abc" / "model.pt").write_text("weights")
+    with pytest.raises(AkdError, match="is not a teacher-output cache"):
+        LogitCache(tmp_path).clear()
+    assert (tmp_path / "models" / "abc" / "model.pt").read_text() == "weights"
+    assert LogitCache(tmp_path / "absent").clear() == (0, 0)  # nothing there: nothing to refuse

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from akd.cli import main
-from tests.conftest import write_cifar
+from tests.conftest import SMOKE_SIZES, write_cifar
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,7 @@ def test_bad_input_one_line_nonzero(argv, fragment, capsys, in_tmp):
 
 
 def _bench_with_teacher_file(tmp, content: bytes | None = None, state: dict | None = None) -> int:
-    write_cifar(tmp / "data", "cifar10", n_train=200, n_test=20)
+    write_cifar(tmp / "data", "cifar10", **SMOKE_SIZES)
     if state is not None:
         torch.save(state, tmp / "teacher.pt")
     else:

@@ -6,7 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from akd.cli import main
-from tests.conftest import needs_fashion_mnist, write_cifar
+from tests.conftest import SMOKE_SIZES, needs_fashion_mnist, write_cifar
 
 pytestmark = pytest.mark.slow
 
@@ -97,6 +97,10 @@ def test_summary_table(fashion):
     runs = pd.read_csv(folder / "runs.csv")
     kd = runs[runs["run"] == "kd"]["test_acc"]
     assert table.set_index("run").loc["kd", "test_acc_mean"] == pytest.approx(kd.mean(), abs=1e-3)
+    ann = runs[runs["run"] == "annealing"].iloc[0]
+    # the row covers both phases: its time is their sum; its epoch counts phase 1's (2) before phase 2's
+    assert ann["train_seconds"] == pytest.approx(ann["phase1.train_seconds"] + ann["phase2.train_seconds"], abs=2e-4)
+    assert ann["best_epoch"] == 2 + ann["phase2.best_epoch"] == 2
     text = (folder / "summary.md").read_text()
     assert "| Annealing-KD | resnet8 |" in text
     assert "Annealing-KD beat KD" in text or "Annealing-KD did not beat KD" in text
@@ -124,7 +128,7 @@ def test_second_invocation_reuses_teacher_and_ta(fashion):
 
 
 def test_cifar10_path_on_fixture_with_paper_column(tmp_path):
-    write_cifar(tmp_path / "data", "cifar10", n_train=600, n_test=100)
+    write_cifar(tmp_path / "data", "cifar10", **SMOKE_SIZES)
     _bench(tmp_path, "cifar10", "--data-dir", str(tmp_path / "data"), "--seeds", "0", "--methods", "kd", "annealing")
     # fewer seeds and methods than the profile: a variant, so the profile's own summary is not overwritten
     assert not (tmp_path / "results" / "cifar10" / "smoke").exists()
@@ -140,7 +144,7 @@ def test_user_named_teacher_and_ta_checkpoints_are_used_not_trained(tmp_path):
 
     from akd.models import build_model
 
-    write_cifar(tmp_path / "data", "cifar10", n_train=300, n_test=50)
+    write_cifar(tmp_path / "data", "cifar10", **SMOKE_SIZES)
     torch.manual_seed(0)
     torch.save(build_model("resnet14", 3, 10).state_dict(), tmp_path / "teacher.pt")
     torch.save({"state_dict": build_model("resnet8", 3, 10).state_dict()}, tmp_path / "ta.pt")

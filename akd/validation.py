@@ -1,0 +1,160 @@
+"""Every setting checked for range and consistency before anything is trained or written.
+
+Types and finiteness are enforced while settings are read (``akd.config._coerce``); this module
+checks ranges and combinations, each failure one line that names the setting and what it accepts.
+Checks that need the data (subset sizes, a step per epoch) live in ``akd.data.check_sizes``;
+checks that need the file system (writable outputs) in :func:`ensure_writable`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from akd.config import BenchConfig, safe_name
+from akd.errors import AkdError
+
+DATASETS = ("cifar10", "cifar100", "fashion_mnist")
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def _at_least(name: str, value: float, low: float) -> None:
+    if value < low:
+        raise AkdError(f"{name} must be >= {low:g}, got {value:g}")
+
+
+def _unique(name: str, values: list) -> None:
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise AkdError(f"{name} repeats {', '.join(repeated)}: each must appear once (a repeat is not a new sample)")
+
+
+def validate(cfg: BenchConfig) -> None:
+    """Raise :class:`AkdError` on the first impossible or nonsensical setting."""
+    from akd.methods import available_methods
+    from akd.models import MODELS
+    from akd.paper import PAPER_NUMBERS
+
+    safe_name(cfg.benchmark, "benchmark")
+    safe_name(cfg.profile, "profile")
+    if cfg.label:
+        safe_name(cfg.label, "label")
+    for role in ("teacher", "ta", "student"):
+        if getattr(cfg, role) not in MODELS:
+            raise AkdError(f"unknown {role} model {getattr(cfg, role)!r}; choose one of: {', '.join(MODELS)}")
+    unknown = [m for m in cfg.methods if m not in available_methods()]
+    if unknown or not cfg.methods:
+        raise AkdError(
+            f"unknown method {', '.join(unknown) or '(none)'}; choose from: {', '.join(available_methods())}"
+        )
+    _unique("methods", cfg.methods)
+    if not cfg.seeds:
+        raise AkdError("at least one seed is needed")
+    _unique("seeds", cfg.seeds)
+    for seed in [*cfg.seeds, cfg.teacher_seed]:
+        _at_least("every seed", seed, 0)
+    _validate_data(cfg)
+    if cfg.paper_table and cfg.paper_table not in PAPER_NUMBERS:
+        raise AkdError(f"paper_table {cfg.paper_table!r} is unknown; choose one of: {', '.join(PAPER_NUMBERS)}")
+    if cfg.paper_table and cfg.paper_table != cfg.data.dataset:
+        raise AkdError(
+            f"paper_table {cfg.paper_table!r} does not match data.dataset {cfg.data.dataset!r}: "
+            "the paper's numbers would stand beside results on other data"
+        )
+    if not DEVICE.fullmatch(cfg.device):
+        raise AkdError(f"unknown device {cfg.device!r}; use auto, cpu, cuda or cuda:N")
+    _at_least("threads", cfg.threads, 0)
+    _validate_methods(cfg)
+    for name in ("teacher_epochs", "ta_epochs", "student_epochs"):
+        _at_least(name, getattr(cfg, name), 1)
+    for role in ("teacher", "ta"):
+        path = getattr(cfg, f"{role}_checkpoint")
+        if path and not Path(path).is_file():
+            raise AkdError(f"{role}_checkpoint {path} does not exist")
+    _validate_optim(cfg)
+    c = cfg.cache
+    if c.dtype not in ("float32", "float16"):
+        raise AkdError(f"cache.dtype must be 'float32' or 'float16', got {c.dtype!r}")
+    _at_least("cache.max_gb (0 = no limit)", c.max_gb, 0)
+
+
+def _validate_methods(cfg: BenchConfig) -> None:
+    a = cfg.annealing
+    if a.tau_max < 1:
+        raise AkdError(f"annealing.tau_max must be >= 1, got {a.tau_max}")
+    if a.phase1_epochs < a.tau_max:
+        raise AkdError(
+            f"annealing.phase1_epochs ({a.phase1_epochs}) must be >= tau_max ({a.tau_max}): "
+            "every temperature needs at least one epoch"
+        )
+    if a.mse_reduction not in ("mean", "sum"):
+        raise AkdError(f"annealing.mse_reduction must be 'mean' or 'sum', got {a.mse_reduction!r}")
+    _at_least("annealing.phase2_epochs", a.phase2_epochs, 0)
+    for name, kd in (("kd", cfg.kd), ("takd", cfg.takd)):
+        for key, value in asdict(kd).items():
+            if value < 0 or (key.endswith("temperature") and value <= 0):
+                raise AkdError(f"{name}.{key} must be positive, got {value}")
+        for prefix in ("", "ta_") if name == "takd" else ("",):
+            if getattr(kd, f"{prefix}w_kd") == 0 and getattr(kd, f"{prefix}w_ce") == 0:
+                raise AkdError(f"{name}.{prefix}w_kd and {name}.{prefix}w_ce are both 0: the loss would be 0")
+
+
+def _validate_data(cfg: BenchConfig) -> None:
+    d = cfg.data
+    if d.dataset not in DATASETS:
+        raise AkdError(f"unknown dataset {d.dataset!r}; choose one of: {', '.join(DATASETS)}")
+    if not d.data_dir.strip():
+        raise AkdError("data.data_dir is empty: name the folder holding (or receiving) the dataset")
+    if not 0 <= d.val_fraction < 1:
+        raise AkdError(f"data.val_fraction must be in [0, 1), got {d.val_fraction}")
+    if d.selection not in ("val", "test"):
+        raise AkdError(f"data.selection must be 'val' or 'test', got {d.selection!r}")
+    if d.selection == "val" and d.val_fraction == 0:
+        raise AkdError("data.val_fraction is 0: set it above 0 or select on the test set explicitly")
+    for name in ("split_seed", "train_subset", "val_subset", "test_subset"):
+        _at_least(f"data.{name} (0 = all)" if name.endswith("subset") else f"data.{name}", getattr(d, name), 0)
+    if not 0 <= d.pad <= 16:
+        raise AkdError(f"data.pad must be in 0..16 pixels (0 = no random crop), got {d.pad}")
+
+
+def _validate_optim(cfg: BenchConfig) -> None:
+    o = cfg.optim
+    if o.lr <= 0:
+        raise AkdError(f"optim.lr must be > 0, got {o.lr:g}")
+    if not 0 <= o.momentum < 1:
+        raise AkdError(f"optim.momentum must be in [0, 1), got {o.momentum:g}")
+    _at_least("optim.weight_decay", o.weight_decay, 0)
+    if o.batch_size < 2:
+        raise AkdError(f"optim.batch_size must be >= 2 (BatchNorm cannot train on one sample), got {o.batch_size}")
+    _at_least("optim.eval_batch_size", o.eval_batch_size, 1)
+    if not all(0 < m <= 1 for m in o.milestones) or o.milestones != sorted(o.milestones):
+        raise AkdError(f"optim.milestones must be increasing fractions of a stage in (0, 1], got {o.milestones}")
+    if not 0 < o.gamma <= 1:
+        raise AkdError(f"optim.gamma (the learning-rate decay factor) must be in (0, 1], got {o.gamma:g}")
+
+
+def ensure_writable(path: str | Path, what: str) -> None:
+    """Fail now, not after hours of training, if ``path`` cannot be created and written.
+
+    Probes the nearest existing ancestor with a temporary file (removed at once), so nothing is
+    left behind, and a read-only file system is caught even when running as root.
+    """
+    target = Path(path).expanduser().absolute()
+    probe = target
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise AkdError(f"{what} {path} cannot be created: {probe} is not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".akd-write-probe-", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise AkdError(
+            f"{what} {path} is not writable (creating a file in {probe}: {exc.strerror}); choose another folder"
+        ) from None

@@ -1,0 +1,75 @@
+"""Two processes sharing one fresh model store, one fresh sqlite MLflow store and one cache."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import SMOKE_SIZES, write_cifar
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _open_tracker(uri: str, go: str, out: str) -> None:
+    from akd.tracking import Tracker
+
+    while not os.path.exists(go):  # start together: the check-then-create window is hit
+        time.sleep(0.001)
+    Path(out).write_text(Tracker(uri, experiment="akd-race").experiment_id)
+
+
+def test_fresh_sqlite_store_opened_by_two_processes_at_once(tmp_path):
+    uri, go = f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "go")
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_open_tracker, args=(uri, go, str(tmp_path / f"id{i}"))) for i in range(2)]
+    for p in procs:
+        p.start()
+    time.sleep(4)  # both have imported mlflow and are waiting
+    Path(go).touch()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    ids = {(tmp_path / f"id{i}").read_text() for i in range(2)}
+    assert len(ids) == 1 and MlflowClient(uri).get_experiment_by_name("akd-race").experiment_id in ids
+
+
+@pytest.mark.slow
+def test_two_benchmarks_on_fresh_stores_train_the_teacher_once(tmp_path):
+    write_cifar(tmp_path / "data", "cifar10", **SMOKE_SIZES)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [
+        *("bench", "cifar10", "--profile", "smoke", "--data-dir", str(tmp_path / "data"), "--threads", "1"),
+        *("--methods", "kd", "takd", "--seeds", "0", "--store-dir", str(tmp_path / "store")),
+        *("--cache-dir", str(tmp_path / "cache"), "--tracking-uri", uri),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "akd.cli", *args, "--results-dir", str(tmp_path / f"results{i}")],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("akd-cifar10").experiment_id], max_results=100)
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert sum(r.data.tags.get("kind") == "benchmark" for r in runs) == 2
+    for name in ("teacher", "ta/seed0"):  # each trained by one process, loaded by the other
+        assert sorted(r.data.tags["trained"] for r in runs if r.info.run_name == name) == ["false", "true"]
+    assert any("waiting for another process" in out for out in outputs)
+    entries = [p for p in (tmp_path / "store").iterdir() if not p.name.startswith(".")]
+    assert len(entries) == 2  # the teacher and the TA, once each, and no temporary folder left
+    assert not [p for p in (tmp_path / "store").iterdir() if p.name.startswith(".") and p.is_dir()]
