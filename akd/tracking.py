@@ -13,6 +13,7 @@ file lock beside the database, and an experiment created by another client meanw
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -20,12 +21,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -61,6 +63,20 @@ def check_server(uri: str, timeout: float = HEALTH_TIMEOUT_S) -> None:
             f"MLflow tracking server {uri} is not reachable ({reason}); start it, or unset MLFLOW_TRACKING_URI "
             "and drop --tracking-uri to use the local sqlite store"
         ) from None
+
+
+def _reported(method: Callable) -> Callable:
+    """An MLflow failure mid-run (after MLflow's own retries) becomes one line, not a traceback."""
+
+    @functools.wraps(method)
+    def wrapper(self: Tracker, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except MlflowException as exc:
+            first = (str(exc.message).strip().splitlines() or [type(exc).__name__])[0]
+            raise AkdError(f"MLflow tracking at {self.uri} failed: {first[:200]}") from None
+
+    return wrapper
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -106,6 +122,7 @@ class Tracker:
                 raise
             return found.experiment_id
 
+    @_reported
     def start(
         self,
         name: str,
@@ -122,23 +139,24 @@ class Tracker:
                 self.client.log_batch(run_id, params=chunk)
         return run_id
 
+    @_reported
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         for chunk in _chunks(items, 1000):
             self.client.log_batch(run_id, metrics=chunk)
 
-    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-
+    @_reported
     def log_json(self, run_id: str, obj: Any, name: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
             path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
             self.client.log_artifact(run_id, str(path))
 
+    @_reported
     def log_file(self, run_id: str, path: Path) -> None:
         self.client.log_artifact(run_id, str(path))
 
+    @_reported
     def end(self, run_id: str, ok: bool = True) -> None:
         self.client.set_terminated(run_id, "FINISHED" if ok else "FAILED")

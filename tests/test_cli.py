@@ -86,3 +86,12 @@ def test_changed_settings_make_a_labelled_variant():
     assert a.variant.startswith("smoke-custom-") and a.variant == b.variant
     assert cfg("--set", "annealing.tau_max=2").variant != a.variant
     assert cfg("--seeds", "5", "--label", "one-seed").variant == "smoke-one-seed"
+
+
+def test_dry_run_writes_nothing(in_tmp, capsys):
+    write_cifar(in_tmp / "data", "cifar10", **SMOKE_SIZES)
+    before = sorted(p.relative_to(in_tmp) for p in in_tmp.rglob("*"))
+    assert main(["bench", "cifar10", "--data-dir", "data", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Data: cifar10 read from" in out and "Estimated duration" in out
+    assert sorted(p.relative_to(in_tmp) for p in in_tmp.rglob("*")) == before  # no store, cache, results or MLflow

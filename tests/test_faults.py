@@ -115,3 +115,11 @@ def test_legacy_results_without_a_data_record(tmp_path):
     assert other_data_label(cfg, data, tmp_path) is None  # the default data folder: as before
     cfg.data.data_dir = "/elsewhere"
     assert other_data_label(cfg, data, tmp_path) == "data-01234567"
+
+
+def test_an_mlflow_failure_mid_run_is_one_line(tmp_path):
+    from akd.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="x")
+    with pytest.raises(AkdError, match=r"^MLflow tracking at sqlite:///.* failed: Run with id=nope not found$"):
+        tracker.end("nope", ok=False)
