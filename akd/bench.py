@@ -76,7 +76,8 @@ class BenchmarkRunner:
         if self.results_dir is not None:
             label = other_data_label(cfg, data, self.results_dir)
             if label:
-                self.log(f"results/{cfg.benchmark}/{cfg.variant} holds results on other data; writing to {label}")
+                taken = self.results_dir / cfg.benchmark / cfg.variant
+                self.log(f"{taken} holds results on other data; writing to {taken.parent / label}")
                 cfg.label = label
         runs = build_plan(cfg, data, self.store)
         self.log(format_plan(cfg, runs, estimate_seconds(cfg, runs, data, rt), data))
@@ -130,7 +131,8 @@ class BenchmarkRunner:
         cfg = self.cfg
         for role in ("teacher", "ta"):
             path = user_checkpoint(cfg, role)
-            if path and any(run.kind != "method" and run.stages[0].trains == role for run in runs):
+            first_use = [r for r in runs if r.kind != "method" and r.stages[0].trains == role]
+            if path and any(not self.store.has(r.key) for r in first_use):  # later: the checked copy is stored
                 check_fits(
                     load_checkpoint(Path(path)),
                     build_model(getattr(cfg, role), data.in_channels, data.num_classes),

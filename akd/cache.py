@@ -190,6 +190,8 @@ class LogitCache:
         Only the cache's own files go: a stream folder is removed once it holds nothing else, and
         anything else in the folder is left as it was. A folder that is not a cache is refused.
         """
+        if self.root.exists() and not self.root.is_dir():
+            raise AkdError(f"{self.root} is a file, not a teacher-output cache; nothing was removed")
         if not self.is_cache():
             raise AkdError(
                 f"{self.root} is not a teacher-output cache (no {TAG_NAME}, and it holds other files); "

@@ -159,7 +159,7 @@ def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
     fields = {f.name: f for f in dataclasses.fields(obj)}
     for key, value in values.items():
         if key not in fields:
-            raise AkdError(f"unknown setting {where}{key!r}; known: {', '.join(fields)}")
+            raise AkdError(f"unknown setting '{where}{key}'; known: {', '.join(fields)}")
         if not where and key in FIXED:
             raise AkdError(f"setting {key} cannot be changed: it is the benchmark file's name and --profile")
         current = getattr(obj, key)

@@ -195,7 +195,7 @@ CASES = [
     ("mse-reduction", [S, "annealing.mse_reduction=median"], "mse_reduction must be 'mean' or 'sum'", None),
     ("cache-max-gb-nan", [S, "cache.max_gb=nan"], "cache.max_gb='nan' must be a finite", None),
     ("cache-dtype", [S, "cache.dtype=int8"], "cache.dtype must be 'float32' or 'float16'", None),
-    ("unknown-setting", [S, "optim.lrr=0.1"], "unknown setting optim.'lrr'", None),
+    ("unknown-setting", [S, "optim.lrr=0.1"], "unknown setting 'optim.lrr'; known: lr, momentum", None),
     ("threads-negative", ["--threads", "-1"], "threads must be >= 0", None),
     ("device-unknown", ["--device", "tpu"], "unknown device 'tpu'", None),
     ("seeds-repeated", ["--seeds", "0", "0"], "seeds repeats 0", None),
@@ -242,7 +242,7 @@ CASES = [
     ("tracking-read-only", ["--tracking-uri", "sqlite:////proc/akd/mlflow.db"], "MLflow store folder", None),
     ("cache-clear-a-repo", [], "is not a teacher-output cache", clear_a_repo),
     ("cache-clear-store-root", [], "is not a teacher-output cache", clear_the_store_root),
-    ("cache-clear-a-file", [], "is not a teacher-output cache", clear_a_file),
+    ("cache-clear-a-file", [], "afile is a file, not a teacher-output cache", clear_a_file),
 ]
 
 
