@@ -65,6 +65,10 @@ def check_server(uri: str, timeout: float = HEALTH_TIMEOUT_S) -> None:
         ) from None
 
 
+def _first_line(exc: MlflowException) -> str:
+    return (str(exc.message).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
 def _reported(method: Callable) -> Callable:
     """An MLflow failure mid-run (after MLflow's own retries) becomes one line, not a traceback."""
 
@@ -73,8 +77,7 @@ def _reported(method: Callable) -> Callable:
         try:
             return method(self, *args, **kwargs)
         except MlflowException as exc:
-            first = (str(exc.message).strip().splitlines() or [type(exc).__name__])[0]
-            raise AkdError(f"MLflow tracking at {self.uri} failed: {first[:200]}") from None
+            raise AkdError(f"MLflow tracking at {self.uri} failed: {_first_line(exc)}") from None
 
     return wrapper
 
@@ -106,8 +109,7 @@ class Tracker:
                 self.client = MlflowClient(tracking_uri=self.uri)
                 self.experiment_id = self._experiment(experiment, db)
         except MlflowException as exc:
-            first = str(exc.message).strip().splitlines()[0] if str(exc.message).strip() else type(exc).__name__
-            raise AkdError(f"cannot use MLflow tracking URI {self.uri!r}: {first[:200]}") from None
+            raise AkdError(f"cannot use MLflow tracking URI {self.uri!r}: {_first_line(exc)}") from None
 
     def _experiment(self, name: str, db: Path | None) -> str:
         found = self.client.get_experiment_by_name(name)

@@ -73,3 +73,22 @@ def test_two_benchmarks_on_fresh_stores_train_the_teacher_once(tmp_path):
     entries = [p for p in (tmp_path / "store").iterdir() if not p.name.startswith(".")]
     assert len(entries) == 2  # the teacher and the TA, once each, and no temporary folder left
     assert not [p for p in (tmp_path / "store").iterdir() if p.name.startswith(".") and p.is_dir()]
+
+
+def test_an_experiment_created_by_another_client_meanwhile_is_reused(tmp_path, monkeypatch):
+    """On a tracking server no file lock helps: the check-then-create race is caught and resolved."""
+    from mlflow.tracking import MlflowClient as Client
+
+    from akd.tracking import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    existing = Client(uri).create_experiment("akd-race")  # the other client won
+    real = Client.get_experiment_by_name
+    calls = []
+
+    def not_yet(self, name):  # our first look happened before the other client created it
+        calls.append(name)
+        return None if len(calls) == 1 else real(self, name)
+
+    monkeypatch.setattr(Client, "get_experiment_by_name", not_yet)
+    assert Tracker(uri, experiment="akd-race").experiment_id == existing and len(calls) == 2
