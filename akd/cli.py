@@ -189,9 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg = _config(args)
         from akd.bench import run_benchmark
         from akd.store import ModelStore
-        from akd.tracking import Tracker
+        from akd.tracking import Tracker, check_tracking_uri, default_tracking_uri
 
-        # Opened only once the settings, the data and every output folder have been checked.
+        check_tracking_uri(args.tracking_uri or default_tracking_uri())  # a dry run checks it too
+
+        # Opened (and the store created) only once the data and every output folder have been checked.
         tracker = lambda: Tracker(args.tracking_uri, experiment=f"akd-{cfg.benchmark}")  # noqa: E731
         results = Path(args.results_dir) if args.command == "bench" else None
         command = "akd " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))

@@ -82,8 +82,23 @@ def _reported(method: Callable) -> Callable:
     return wrapper
 
 
-def _sqlite_path(uri: str) -> Path | None:
-    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+def check_tracking_uri(uri: str) -> Path | None:
+    """Check ``uri`` without writing anything; return the sqlite database's path for a local store.
+
+    A known scheme; a server that answers its health check; a local store's folder writable.
+    """
+    scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""
+    if scheme not in SCHEMES:
+        raise AkdError(
+            f"MLflow tracking URI {uri!r} has {f'unknown scheme {scheme!r}' if scheme else 'no scheme'}; "
+            "use sqlite:///PATH (local), http(s)://HOST:PORT (a server) or postgresql://..."
+        )
+    db = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    if scheme in ("http", "https"):
+        check_server(uri)
+    elif db is not None:
+        ensure_writable(db.parent, "MLflow store folder")
+    return db
 
 
 class Tracker:
@@ -91,17 +106,7 @@ class Tracker:
         for noisy in ("mlflow", "alembic"):  # schema-creation chatter is not for the user
             logging.getLogger(noisy).setLevel(logging.WARNING)
         self.uri = tracking_uri or default_tracking_uri()
-        scheme = self.uri.split("://", 1)[0].split("+", 1)[0] if "://" in self.uri else ""
-        if scheme not in SCHEMES:
-            raise AkdError(
-                f"MLflow tracking URI {self.uri!r} has {f'unknown scheme {scheme!r}' if scheme else 'no scheme'}; "
-                "use sqlite:///PATH (local), http(s)://HOST:PORT (a server) or postgresql://..."
-            )
-        db = _sqlite_path(self.uri)
-        if self.uri.startswith(("http://", "https://")):
-            check_server(self.uri)
-        elif db is not None:
-            ensure_writable(db.parent, "MLflow store folder")
+        db = check_tracking_uri(self.uri)
         guard = FileLock(str(db.with_name(f".{db.name}.lock"))) if db is not None else nullcontext()
         try:
             with guard:  # creating the schema and the experiment: one process at a time

@@ -95,3 +95,10 @@ def test_dry_run_writes_nothing(in_tmp, capsys):
     out = capsys.readouterr().out
     assert "Data: cifar10 read from" in out and "Estimated duration" in out
     assert sorted(p.relative_to(in_tmp) for p in in_tmp.rglob("*")) == before  # no store, cache, results or MLflow
+
+
+def test_dry_run_checks_the_tracking_server_too(in_tmp, capsys):
+    write_cifar(in_tmp / "data", "cifar10", **SMOKE_SIZES)
+    argv = ["bench", "cifar10", "--data-dir", "data", "--dry-run", "--tracking-uri", "http://127.0.0.1:9"]
+    assert main(argv) == 2
+    assert "is not reachable" in capsys.readouterr().err
