@@ -186,18 +186,17 @@ class BenchmarkRunner:
         Holds the entry's store lock throughout, so a second process needing the same model waits
         and then loads it instead of training it again.
         """
-        with self.store.locked(run.key, self.log):
-            model = self._load_or_train(run, teacher)
+        with self.store.locked(run.key, self.log) as stored:
+            model = self._load_or_train(run, teacher, stored)
         model.eval()
         for p in model.parameters():
             p.requires_grad_(False)
         return model
 
-    def _load_or_train(self, run: Run, teacher: nn.Module | None) -> nn.Module:
+    def _load_or_train(self, run: Run, teacher: nn.Module | None, stored: bool) -> nn.Module:
         cfg, stage = self.cfg, run.stages[0]
         role = stage.trains
         checkpoint = user_checkpoint(cfg, role)
-        stored = self.store.has(run.key)
         trained = str(not (stored or checkpoint)).lower()
         run_id = self._child(run, {"role": role, "store_key": run.key, "trained": trained})
         try:

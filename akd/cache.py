@@ -43,10 +43,8 @@ FORMAT = 1
 DTYPES = {"float32": np.float32, "float16": np.float16}
 FP16_MAX = float(np.finfo(np.float16).max)
 TAG_NAME = "CACHEDIR.TAG"
-TAG = (
-    "Signature: 8a477f597d28d172789f06886806bc55\n"
-    "# This folder is akd-bench's teacher-output cache; `akd cache clear` empties it.\n"
-)
+SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"  # the Cache Directory Tagging standard's
+TAG = f"{SIGNATURE}\n# This folder is akd-bench's teacher-output cache; `akd cache clear` empties it.\n"
 STREAM_DIR = re.compile(r"[0-9a-f]{24}")
 # Every file name the cache writes inside a stream folder (entries, markers, locks, temporaries).
 OWN_FILE = re.compile(
@@ -180,7 +178,7 @@ class LogitCache:
             return True
         if not self.root.is_dir():
             return False
-        if (self.root / TAG_NAME).is_file() and (self.root / TAG_NAME).read_text().startswith(TAG[:44]):
+        if (self.root / TAG_NAME).is_file() and (self.root / TAG_NAME).read_text().startswith(SIGNATURE):
             return True
         return all(STREAM_DIR.fullmatch(p.name) and (p / "stream.json").is_file() for p in self.root.iterdir())
 

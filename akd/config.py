@@ -47,6 +47,15 @@ class DataConfig:
     flip: bool = True
     official_cifar10_stats: bool = False  # normalise CIFAR-10 with CIFAR-100's statistics
 
+    @property
+    def default_folder(self) -> bool:
+        """True when ``data_dir`` is the default, not a folder the user named."""
+        return self.data_dir == DataConfig.data_dir
+
+    def val_count(self, n_train_full: int) -> int:
+        """Images held out of the training set for validation (none under test-set selection)."""
+        return 0 if self.selection == "test" else int(round(self.val_fraction * n_train_full))
+
 
 @dataclass
 class OptimConfig:
@@ -179,7 +188,7 @@ def _coerce(value: Any, current: Any, name: str) -> Any:
     """
     kind = type(current).__name__
     if isinstance(current, list):
-        items = [v for v in value.split(",")] if isinstance(value, str) else value
+        items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list):
             raise AkdError(f"setting {name}={value!r} is not a valid list")
         prototype = current[0] if current else ""
@@ -198,10 +207,8 @@ def _coerce(value: Any, current: Any, name: str) -> Any:
                 raise ValueError(value)
             return value
         if isinstance(current, int):
-            if isinstance(value, float):
-                if not value.is_integer():
-                    raise ValueError(value)
-                return int(value)
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
             return int(value)
         number = float(value)
     except (TypeError, ValueError, OverflowError):

@@ -76,7 +76,7 @@ def _load_raw(cfg: DataConfig) -> tuple[Split, Split, Path]:
             _download(cfg.dataset, root)
         return (*read_cifar(root, cfg.dataset), root / marker)
     if cfg.dataset == "fashion_mnist":
-        fallback = cfg.data_dir == DataConfig().data_dir
+        fallback = cfg.default_folder
         folder = _find_fashion_mnist(root, fallback)
         if folder is None:
             _download(cfg.dataset, root)
@@ -146,11 +146,8 @@ def load_data(cfg: DataConfig, device: torch.device | str = "cpu") -> SplitData:
     n = len(train_full)
     gen = torch.Generator().manual_seed(cfg.split_seed)
     order = torch.randperm(n, generator=gen)
-    if cfg.selection == "test":  # the official protocol: select on the test set itself
-        n_val, val_idx, train_idx = 0, order[:0], order
-    else:
-        n_val = int(round(cfg.val_fraction * n))
-        val_idx, train_idx = order[:n_val], order[n_val:]
+    n_val = cfg.val_count(n)  # 0 under the official protocol: select on the test set itself
+    val_idx, train_idx = order[:n_val], order[n_val:]
     if cfg.train_subset:
         train_idx = train_idx[: cfg.train_subset]
     if cfg.val_subset:
@@ -182,7 +179,7 @@ def load_data(cfg: DataConfig, device: torch.device | str = "cpu") -> SplitData:
 
 def check_sizes(cfg: DataConfig, n_train_full: int, n_test: int) -> None:
     """Refuse subsets larger than the data, and splits too small to train or select on."""
-    n_val = 0 if cfg.selection == "test" else int(round(cfg.val_fraction * n_train_full))
+    n_val = cfg.val_count(n_train_full)
     available = {"train": n_train_full - n_val, "val": n_val, "test": n_test}
     for split, n in available.items():
         asked = getattr(cfg, f"{split}_subset")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from akd.config import BenchConfig, DataConfig
+from akd.config import BenchConfig
 from akd.data import SplitData
 from akd.paper import PAPER_NUMBERS
 
@@ -144,7 +144,7 @@ def other_data_label(cfg: BenchConfig, data: SplitData, results_root: Path) -> s
     recorded = recorded_fingerprint(folder)
     if recorded == data.fingerprint or not (folder / "summary.md").exists():
         return None
-    if recorded is None and cfg.data.data_dir == DataConfig().data_dir:
+    if recorded is None and cfg.data.default_folder:
         return None
     return f"{cfg.label}-data-{data.fingerprint[:8]}" if cfg.label else f"data-{data.fingerprint[:8]}"
 

@@ -109,11 +109,12 @@ class ModelStore:
         return load_checkpoint(folder / "model.pt"), meta
 
     @contextmanager
-    def locked(self, key: str, log: Callable[[str], None] = print) -> Iterator[None]:
+    def locked(self, key: str, log: Callable[[str], None] = print) -> Iterator[bool]:
         """Hold ``key``'s lock: one process at a time looks the entry up, trains it and saves it.
 
         On entry, temporary folders of ``key`` (only ever left by a writer that died, since
         writers hold this lock) are removed, and an unusable entry is reported for retraining.
+        Yields whether a usable entry is stored (checked once, under the lock).
         """
         self.root.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.root / f".{key}.lock"))
@@ -128,7 +129,7 @@ class ModelStore:
             problem = self.problem(key)
             if problem:
                 log(f"stored model {self.entry(key)} is unusable ({problem}); it will be trained again and replaced")
-            yield
+            yield problem is None and self.entry(key).is_dir()
         finally:
             lock.release()
 

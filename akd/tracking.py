@@ -110,7 +110,8 @@ class Tracker:
         guard = FileLock(str(db.with_name(f".{db.name}.lock"))) if db is not None else nullcontext()
         try:
             with guard:  # creating the schema and the experiment: one process at a time
-                db is not None and db.parent.mkdir(parents=True, exist_ok=True)
+                if db is not None:
+                    db.parent.mkdir(parents=True, exist_ok=True)
                 self.client = MlflowClient(tracking_uri=self.uri)
                 self.experiment_id = self._experiment(experiment, db)
         except MlflowException as exc:

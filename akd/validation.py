@@ -17,7 +17,6 @@ from pathlib import Path
 from akd.config import BenchConfig, safe_name
 from akd.errors import AkdError
 
-DATASETS = ("cifar10", "cifar100", "fashion_mnist")
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -34,6 +33,7 @@ def _unique(name: str, values: list) -> None:
 
 def validate(cfg: BenchConfig) -> None:
     """Raise :class:`AkdError` on the first impossible or nonsensical setting."""
+    from akd.cache import DTYPES
     from akd.methods import available_methods
     from akd.models import MODELS
     from akd.paper import PAPER_NUMBERS
@@ -76,8 +76,8 @@ def validate(cfg: BenchConfig) -> None:
             raise AkdError(f"{role}_checkpoint {path} does not exist")
     _validate_optim(cfg)
     c = cfg.cache
-    if c.dtype not in ("float32", "float16"):
-        raise AkdError(f"cache.dtype must be 'float32' or 'float16', got {c.dtype!r}")
+    if c.dtype not in DTYPES:
+        raise AkdError(f"cache.dtype must be {' or '.join(map(repr, DTYPES))}, got {c.dtype!r}")
     _at_least("cache.max_gb (0 = no limit)", c.max_gb, 0)
 
 
@@ -103,9 +103,11 @@ def _validate_methods(cfg: BenchConfig) -> None:
 
 
 def _validate_data(cfg: BenchConfig) -> None:
+    from akd.data import NUM_CLASSES
+
     d = cfg.data
-    if d.dataset not in DATASETS:
-        raise AkdError(f"unknown dataset {d.dataset!r}; choose one of: {', '.join(DATASETS)}")
+    if d.dataset not in NUM_CLASSES:
+        raise AkdError(f"unknown dataset {d.dataset!r}; choose one of: {', '.join(NUM_CLASSES)}")
     if not d.data_dir.strip():
         raise AkdError("data.data_dir is empty: name the folder holding (or receiving) the dataset")
     if not 0 <= d.val_fraction < 1:
