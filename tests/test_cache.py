@@ -241,3 +241,21 @@ def test_clear_refuses_a_folder_that_is_not_a_cache(tmp_path):
         LogitCache(tmp_path).clear()
     assert (tmp_path / "models" / "abc" / "model.pt").read_text() == "weights"
     assert LogitCache(tmp_path / "absent").clear() == (0, 0)  # nothing there: nothing to refuse
+
+
+def test_clear_accepts_a_cache_made_before_the_tag_and_spares_an_entry_being_computed(setup, tmp_path):
+    from filelock import FileLock
+
+    cfg, data, teacher = setup
+    root = tmp_path / "cache"
+    cache = LogitCache(root)
+    _identity_calls(cache, cfg, data, teacher, seed=3)
+    _identity_calls(cache, cfg, data, teacher, seed=4)
+    (root / "CACHEDIR.TAG").unlink()  # as written by the suite before the tag existed: stream folders only
+    assert cache.is_cache()
+    busy = sorted(p for p in root.iterdir())[0]
+    (busy / "epoch-0001.lock").touch()
+    with FileLock(str(busy / "epoch-0001.lock")):  # another process is computing epoch 1 of this stream
+        assert cache.clear()[0] == 2
+        assert busy.is_dir() and (busy / "epoch-0001.lock").exists()  # its folder and lock are left alone
+    assert cache.entries() == [] and [p.name for p in root.iterdir()] == [busy.name]
