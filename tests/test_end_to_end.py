@@ -179,3 +179,21 @@ def test_user_named_teacher_and_ta_checkpoints_are_used_not_trained(tmp_path):
         original = torch.load(tmp_path / file)
         original = original.get("state_dict", original)
         assert all(torch.equal(state[k], original[k]) for k in original)
+
+
+@needs_fashion_mnist
+def test_smoke_numbers_unchanged_since_recorded(fashion):
+    """Every final metric and per-epoch loss of the smoke benchmark equals the numbers recorded
+    before the task refactor (issue 8), bit for bit, on the kind of machine that recorded them.
+    Re-record deliberately with AKD_RECORD_GOLDEN=1 when a change is meant to alter results."""
+    import os
+
+    from tests import golden
+
+    numbers = golden.smoke_numbers(f"sqlite:///{fashion / 'mlflow.db'}", "akd-fashion_mnist")
+    if os.environ.get("AKD_RECORD_GOLDEN"):
+        golden.record("fashion_mnist_smoke", numbers)
+    expected = golden.recorded("fashion_mnist_smoke")
+    if expected["machine"] != golden.machine():
+        pytest.skip(f"recorded on {expected['machine']}, this is {golden.machine()}: float order differs")
+    assert numbers == expected["runs"]
