@@ -1,4 +1,4 @@
-"""Sessions: bench_cifar10, bench_cifar100, bench_fashion_mnist, perf, tests, lint, ui.
+"""Sessions: bench_cifar10, bench_cifar100, bench_fashion_mnist, perf, tests, mutants, lint, ui.
 
 All sessions share one virtualenv, ``.venv`` beside this file (torch alone is several GB, so one
 copy serves every session). It is created on first use and reinstalled when pyproject.toml changes.
@@ -70,6 +70,12 @@ def tests(session: nox.Session) -> None:
     """The test suite (pytest); arguments pass through, e.g. -- -k losses."""
     env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg"}
     session.run(str(_bin(session) / "pytest"), *session.posargs, external=True, env=env)
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Break the code in the ways that would corrupt results and check the science tests fail (~1 min)."""
+    session.run(str(_bin(session) / "python"), "-m", "tests.mutants", external=True)
 
 
 @nox.session

@@ -51,7 +51,7 @@ def test_nested_runs_with_metrics_and_provenance(fashion):
     assert set(children) == expected
     for run in children.values():
         assert run.info.status == "FINISHED"
-        assert 0 <= run.data.metrics["test_acc"] <= 100 and "test_acc_last" in run.data.metrics
+        assert {"test_acc", "test_acc_last", "val_acc_best"} <= set(run.data.metrics)  # values: golden test
         tags = run.data.tags
         assert tags["benchmark"] == "fashion_mnist" and tags["profile"] == "smoke"
         assert tags["git_commit"] and tags["version.torch"] and "seed" in tags

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 
 import pytest
@@ -81,7 +82,7 @@ def test_teacher_runs_in_eval_and_inference_mode_yet_feeds_any_loss(small):
     assert not out.is_inference() and not out.requires_grad
     assert torch.equal(teacher.bn1.running_mean, before)  # eval mode: BatchNorm statistics untouched
     _, _, result = _train(cfg, data, rt, TeacherProduct())
-    assert result.history[0]["train_loss"] == result.history[0]["train_loss"]  # finite, no autograd error
+    assert math.isfinite(result.history[0]["train_loss"])  # no autograd error, no inf or NaN
 
 
 @pytest.mark.slow

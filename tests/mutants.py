@@ -1,0 +1,127 @@
+"""Break the code on purpose and check that the science tests notice (``nox -s mutants``).
+
+Each mutant is a one-line change to the library that would silently corrupt results. For each, the
+repository's tracked files are copied to a temporary folder, the change is applied there, and
+``tests/test_science.py`` runs; the mutant must make at least one test fail ("killed"). A mutant
+whose text no longer occurs in the code is reported as stale: update it with the code it guards.
+Exit status 0 only when every mutant is killed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutant:
+    what: str
+    file: str
+    old: str
+    new: str
+
+
+MUTANTS = [
+    Mutant(
+        "evaluation returns a constant",
+        "akd/engine.py",
+        "return 100.0 * int(correct) / max(1, len(split))",
+        "return 50.0",
+    ),
+    Mutant(
+        "the best epoch is chosen on the test split",
+        "akd/engine.py",
+        "val_acc = evaluate(model, data.val,",
+        "val_acc = evaluate(model, data.test,",
+    ),
+    Mutant(
+        "the stage hands on its last checkpoint, not its selected one",
+        "akd/engine.py",
+        "model.load_state_dict(best_state)  # the stage hands on its selected checkpoint",
+        "pass",
+    ),
+    Mutant(
+        "Annealing-KD phase 2 starts from scratch",
+        "akd/bench.py",
+        'if stage.init == "previous":',
+        "if False:",
+    ),
+    Mutant(
+        "the phase-1 loss ignores the annealing scale",
+        "akd/annealing.py",
+        "return annealing_mse(logits, teacher_logits, scale, self.reduction)",
+        "return annealing_mse(logits, teacher_logits, 1.0, self.reduction)",
+    ),
+    Mutant(
+        "the verdict says 'beat' the wrong way round",
+        "akd/results.py",
+        'word = "beat" if diff > 0 else "did not beat"',
+        'word = "beat" if diff < 0 else "did not beat"',
+    ),
+    Mutant(
+        "KD's two weights are passed swapped",
+        "baselines/kd.py",
+        "self.temperature, self.w_kd, self.w_ce)",
+        "self.temperature, self.w_ce, self.w_kd)",
+    ),
+]
+
+
+def _copy_repo(dest: Path) -> None:
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in files:
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / name).is_file():
+            shutil.copy2(ROOT / name, target)
+
+
+def run_mutant(mutant: Mutant | None) -> str:
+    """'killed', 'SURVIVED', 'STALE' or 'ERROR'; ``None`` runs the unchanged code (must survive)."""
+    with tempfile.TemporaryDirectory(prefix="akd-mutant-") as tmp:
+        copy = Path(tmp)
+        _copy_repo(copy)
+        if mutant is not None:
+            path = copy / mutant.file
+            text = path.read_text()
+            if text.count(mutant.old) != 1:
+                return "STALE"
+            path.write_text(text.replace(mutant.old, mutant.new))
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/test_science.py"],
+            cwd=copy,
+            capture_output=True,
+            text=True,
+        )
+        return "killed" if proc.returncode == 1 else ("SURVIVED" if proc.returncode == 0 else "ERROR")
+
+
+def main() -> int:
+    if run_mutant(None) != "SURVIVED":
+        print("the science tests fail on the unchanged code: fix them first")
+        return 1
+    failures = 0
+    for mutant in MUTANTS:
+        start = time.perf_counter()
+        verdict = run_mutant(mutant)
+        failures += verdict != "killed"
+        print(f"{verdict:<9} {mutant.what} ({mutant.file}, {time.perf_counter() - start:.0f} s)", flush=True)
+    print(f"{len(MUTANTS) - failures} of {len(MUTANTS)} mutants killed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
