@@ -8,7 +8,6 @@ Arguments after ``--`` pass through to the command, e.g. ``nox -s bench_cifar100
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from pathlib import Path
 
@@ -88,18 +87,5 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def ui(session: nox.Session) -> None:
-    """Open MLflow's UI on 127.0.0.1:5000 over the local store (or $MLFLOW_TRACKING_URI)."""
-    store = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('mlflow.db').resolve()}"
-    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    session.run(
-        str(_bin(session) / "mlflow"),
-        "ui",
-        "--backend-store-uri",
-        store,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "5000",
-        *session.posargs,
-        external=True,
-    )
+    """Open MLflow's UI on 127.0.0.1:5000 over the store runs are logged to (`akd ui`)."""
+    session.run(str(_bin(session) / "akd"), "ui", *session.posargs, external=True)

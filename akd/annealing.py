@@ -2,7 +2,9 @@
 
 Phase 1: MSE between the student's raw logits and the teacher's logits scaled by
 ``Phi(T) = 1 - (T-1)/tau_max``, T annealed from tau_max to 1 in equal steps; the best phase-1
-checkpoint (on validation) seeds phase 2. Phase 2: cross-entropy on labels, teacher unused.
+checkpoint (on validation) seeds phase 2. Phase 2: the task's hard-label loss (cross-entropy, or
+MSE to the target for regression), teacher unused. For regression the teacher's one output is
+scaled like any logit.
 Each phase gets a fresh optimizer and learning-rate schedule (the engine makes one per stage).
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from akd.config import BenchConfig
 from akd.losses import anneal_scale, anneal_temperature, annealing_mse
-from akd.methods import CrossEntropy, Objective, Stage, register_method
+from akd.methods import HardLabels, Objective, Stage, register_method
 
 
 class AnnealedLogitMSE(Objective):
@@ -41,5 +43,5 @@ def annealing_kd(cfg: BenchConfig) -> list[Stage]:
         )
     ]
     if a.phase2_epochs:
-        stages.append(Stage("phase2", "student", a.phase2_epochs, CrossEntropy(), init="previous"))
+        stages.append(Stage("phase2", "student", a.phase2_epochs, HardLabels(), init="previous"))
     return stages

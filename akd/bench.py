@@ -17,15 +17,15 @@ from torch import nn
 
 from akd.cache import LogitCache, default_cache_dir
 from akd.config import BenchConfig, flatten
-from akd.data import SplitData, load_data
-from akd.engine import StageResult, evaluate, train_stage
-from akd.models import build_model
-from akd.plan import Run, build_plan, estimate_seconds, format_plan, user_checkpoint
-from akd.provenance import derive_seed, provenance
+from akd.engine import StageResult, evaluate, stage_metrics, train_stage
+from akd.hashing import derive_seed
+from akd.plan import Run, build_plan, estimate_seconds, format_plan
+from akd.provenance import provenance
 from akd.results import other_data_label, summarize, to_markdown, write_summary
 from akd.runtime import Runtime, setup_runtime
 from akd.store import ModelStore, check_fits, load_checkpoint
-from akd.teacher import COUNTER_SUFFIXES, FrozenLogits, forward_totals
+from akd.tasks.base import Task, load_task
+from akd.teacher import COUNTER_SUFFIXES, FrozenLogits, forward_totals, freeze
 from akd.tracking import Tracker
 from akd.validation import ensure_writable
 
@@ -41,10 +41,10 @@ def cache_for(cfg: BenchConfig, log=print) -> LogitCache | None:
     return LogitCache(c.dir or default_cache_dir(), int(c.max_gb * 1e9), c.dtype, log)
 
 
-def init_model(cfg: BenchConfig, role: str, seed: int, data: SplitData, rt: Runtime) -> nn.Module:
+def init_model(cfg: BenchConfig, role: str, seed: int, task: Task, rt: Runtime) -> nn.Module:
     """Initial weights depend only on (seed, role): every method's student starts identical."""
     torch.manual_seed(derive_seed(seed, "init", role))
-    return rt.place(build_model(getattr(cfg, role), data.in_channels, data.num_classes))
+    return rt.place(task.build_model(cfg.arch(role)))
 
 
 class BenchmarkRunner:
@@ -72,28 +72,28 @@ class BenchmarkRunner:
         """
         cfg = self.cfg
         rt = runtime_for(cfg)
-        data = load_data(cfg.data, rt.device)
+        task = load_task(cfg, rt.device)
         if self.results_dir is not None:
-            label = other_data_label(cfg, data, self.results_dir)
+            label = other_data_label(cfg, task, self.results_dir)
             if label:
                 taken = self.results_dir / cfg.benchmark / cfg.variant
                 self.log(f"{taken} holds results on other data; writing to {taken.parent / label}")
                 cfg.label = label
-        runs = build_plan(cfg, data, self.store)
-        self.log(format_plan(cfg, runs, estimate_seconds(cfg, runs, data, rt), data))
-        self._preflight(runs, data)
+        runs = build_plan(cfg, task, self.store)
+        self.log(format_plan(cfg, runs, estimate_seconds(cfg, runs, task, rt), task))
+        self._preflight(runs, task)
         if dry_run:
             return []
         if callable(self.tracker):
             self.tracker = self.tracker()
-        self.rt, self.data, self.cache = rt, data, cache_for(cfg, self.log)
+        self.rt, self.task, self.cache = rt, task, cache_for(cfg, self.log)
         self.base_tags = {
             "benchmark": cfg.benchmark,
             "profile": cfg.profile,
             "variant": cfg.variant,
             "command": self.command,
-            "data_folder": data.source,
-            "data_fingerprint": data.fingerprint,
+            "data_folder": task.source,
+            "data_fingerprint": task.fingerprint,
             **provenance(rt.device),
         }
         started = time.perf_counter()
@@ -113,10 +113,10 @@ class BenchmarkRunner:
                 else:
                     self._method(run, teacher)
             wall = time.perf_counter() - started
-            table = summarize(self.rows, cfg)
-            self.log(to_markdown(table, cfg, wall, self.base_tags))  # on screen even if the disk is full
+            table = summarize(self.rows, cfg, task)
+            self.log(to_markdown(table, cfg, wall, self.base_tags, task))  # on screen even if the disk is full
             if self.results_dir is not None:
-                paths = write_summary(table, cfg, self.rows, wall, self.base_tags, self.results_dir, self.data)
+                paths = write_summary(table, cfg, self.rows, wall, self.base_tags, self.results_dir, task)
                 for path in paths:
                     self.tracker.log_file(self.parent, path)
                 self.log(f"Summary written to {paths[1]}")
@@ -126,18 +126,14 @@ class BenchmarkRunner:
             self.tracker.end(self.parent, ok)
         return self.rows
 
-    def _preflight(self, runs: list[Run], data: SplitData) -> None:
+    def _preflight(self, runs: list[Run], task: Task) -> None:
         """User checkpoints must load and fit; every output folder must be writable."""
         cfg = self.cfg
         for role in ("teacher", "ta"):
-            path = user_checkpoint(cfg, role)
+            path = cfg.checkpoint(role)
             first_use = [r for r in runs if r.kind != "method" and r.stages[0].trains == role]
             if path and any(not self.store.has(r.key) for r in first_use):  # later: the checked copy is stored
-                check_fits(
-                    load_checkpoint(Path(path)),
-                    build_model(getattr(cfg, role), data.in_channels, data.num_classes),
-                    path,
-                )
+                check_fits(load_checkpoint(Path(path)), task.build_model(cfg.arch(role)), path)
         if self.results_dir is not None:
             ensure_writable(self.results_dir / cfg.benchmark / cfg.variant, "results folder")
         if any(run.kind != "method" for run in runs):
@@ -162,14 +158,14 @@ class BenchmarkRunner:
             metrics = {k: v for k, v in record.items() if k != "epoch"} | {"phase": stage_index + 1}
             self.tracker.log_metrics(run_id, metrics, step=step0 + int(record["epoch"]))
 
-        cfg = self.cfg
+        cfg, o = self.cfg, self.cfg.optim
         source = None
         if teacher is not None:
             role = stage.teacher
             source = FrozenLogits(
-                teacher, role, getattr(cfg, role), self.data, cfg.data, seed, cfg.optim.batch_size, self.rt, self.cache
+                teacher, role, cfg.arch(role), self.task, seed, o.batch_size, self.rt, self.cache, o.eval_batch_size
             )
-        result = train_stage(stage, model, source, self.data, cfg.data, cfg.optim, seed, self.rt, on_epoch, desc)
+        result = train_stage(stage, model, source, self.task, o, seed, self.rt, on_epoch, desc)
         return result, source.counts() if source is not None else {}
 
     def _finish(self, run_id: str, run: Run, res: dict[str, float], history: list, role: str) -> None:
@@ -178,7 +174,8 @@ class BenchmarkRunner:
             self.tracker.log_json(run_id, history, "history.json")
         self.tracker.end(run_id, True)
         self.rows.append({"run": role, "seed": run.seed, **res})
-        self.log(f"{run.name}: test acc {res['test_acc']:.2f} (best val epoch), {res['test_acc_last']:.2f} (last)")
+        m = self.task.selection_metric
+        self.log(f"{run.name}: test {m} {res[f'test_{m}']:.2f} (best val epoch), {res[f'test_{m}_last']:.2f} (last)")
 
     def _stored_or_train(self, run: Run, teacher: nn.Module | None) -> nn.Module:
         """Load ``run`` (a user checkpoint or the store), or train and store it; one tracked child run.
@@ -187,21 +184,17 @@ class BenchmarkRunner:
         and then loads it instead of training it again.
         """
         with self.store.locked(run.key, self.log) as stored:
-            model = self._load_or_train(run, teacher, stored)
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        return model
+            return freeze(self._load_or_train(run, teacher, stored))
 
     def _load_or_train(self, run: Run, teacher: nn.Module | None, stored: bool) -> nn.Module:
         cfg, stage = self.cfg, run.stages[0]
         role = stage.trains
-        checkpoint = user_checkpoint(cfg, role)
+        checkpoint = cfg.checkpoint(role)
         trained = str(not (stored or checkpoint)).lower()
         run_id = self._child(run, {"role": role, "store_key": run.key, "trained": trained})
-        try:
+        with self.tracker.failing(run_id):
             if stored or checkpoint:  # loaded, not trained
-                model = build_model(getattr(cfg, role), self.data.in_channels, self.data.num_classes)
+                model = self.task.build_model(cfg.arch(role))
             if stored:  # trained before, or a user checkpoint already checked and evaluated
                 state, meta = self.store.load(run.key)
                 model.load_state_dict(check_fits(state, model, str(self.store.entry(run.key))))
@@ -214,29 +207,23 @@ class BenchmarkRunner:
                 state = check_fits(load_checkpoint(Path(checkpoint)), model, checkpoint)
                 model.load_state_dict(state)
                 self.rt.place(model)
-                res = {
-                    "test_acc": evaluate(model, self.data.test, self.data, cfg.optim.eval_batch_size, self.rt),
-                    "val_acc_best": evaluate(model, self.data.val, self.data, cfg.optim.eval_batch_size, self.rt),
-                }
-                res["test_acc_last"] = res["test_acc"]
+                test, val = (evaluate(model, self.task, s, cfg.optim.eval_batch_size, self.rt) for s in ("test", "val"))
+                res = stage_metrics(test=test, test_last=test, val_best=val, val_last=val)
                 history = []
                 self.store.save(run.key, state, {"recipe": run.recipe, "results": res, "tags": self.base_tags})
             else:
-                model = init_model(cfg, role, run.seed, self.data, self.rt)
+                model = init_model(cfg, role, run.seed, self.task, self.rt)
                 result, counts = self._train_tracked(run_id, 0, stage, model, teacher, run.seed, 0, run.name)
-                res, history = _result_metrics(result) | counts, result.history
+                res, history = result.metrics() | counts, result.history
                 meta = {"recipe": run.recipe, "results": res, "tags": self.base_tags}
                 self.store.save(run.key, result.best_state, meta)
-        except BaseException:
-            self.tracker.end(run_id, False)
-            raise
         self._finish(run_id, run, res, history, role)
         return model
 
     def _method(self, run: Run, teacher: nn.Module | None) -> None:
         cfg = self.cfg
         run_id = self._child(run, {"method": run.method})
-        try:
+        with self.tracker.failing(run_id):
             models: dict[str, nn.Module] = {"teacher": teacher} if teacher is not None else {}
             for role, key in run.needs.items():
                 models[role] = self.shared_models[key]
@@ -248,7 +235,7 @@ class BenchmarkRunner:
                 if stage.init == "previous":
                     model = models[stage.trains]
                 else:
-                    model = init_model(cfg, stage.trains, run.seed, self.data, self.rt)
+                    model = init_model(cfg, stage.trains, run.seed, self.task, self.rt)
                 source = models.get(stage.teacher) if stage.teacher else None
                 result, counts = self._train_tracked(
                     run_id, i, stage, model, source, run.seed, len(history), f"{run.name} {stage.name}"
@@ -259,25 +246,11 @@ class BenchmarkRunner:
                 history += [r | {"phase": i + 1} for r in result.history]
                 models[stage.trains] = model
                 if len(run.stages) > 1:
-                    extra |= {f"{stage.name}.{k}": v for k, v in _result_metrics(result).items()}
+                    extra |= {f"{stage.name}.{k}": v for k, v in result.metrics().items()}
             assert result is not None
-        except BaseException:
-            self.tracker.end(run_id, False)
-            raise
         # the run's selected epoch counts every stage's epochs; its time covers every stage
         whole = {"best_epoch": float(offset + result.best_epoch), "train_seconds": seconds}
-        self._finish(run_id, run, _result_metrics(result) | extra | whole, history, run.method)
-
-
-def _result_metrics(result: StageResult) -> dict[str, float]:
-    return {
-        "test_acc": result.test_acc,
-        "test_acc_last": result.test_acc_last,
-        "val_acc_best": result.best_val_acc,
-        "val_acc_last": result.val_acc_last,
-        "best_epoch": float(result.best_epoch),
-        "train_seconds": result.seconds,
-    }
+        self._finish(run_id, run, result.metrics() | extra | whole, history, run.method)
 
 
 def run_benchmark(

@@ -37,7 +37,7 @@ from filelock import FileLock, Timeout
 from torch import nn
 
 from akd.errors import AkdError
-from akd.store import file_sha256
+from akd.hashing import atomic_write, content_key, file_sha256
 
 FORMAT = 1
 DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -68,8 +68,7 @@ def state_digest(model: nn.Module) -> str:
 
 
 def stream_key(identity: dict[str, Any]) -> str:
-    canonical = json.dumps({"format": FORMAT, **identity}, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+    return content_key({"format": FORMAT, **identity}, 24)
 
 
 @dataclass
@@ -293,9 +292,7 @@ def _remove_stream_folder(folder: Path) -> None:
 def _write_json_once(path: Path, obj: dict[str, Any]) -> None:
     if path.exists():
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True, default=str))
 
 
 def format_bytes(nbytes: float) -> str:

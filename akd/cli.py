@@ -23,7 +23,7 @@ EPILOG = """examples:
 Settings: every default lives in akd/config.py; a benchmark file (benchmarks/NAME.toml) overrides
 them per profile; --set KEY=VALUE overrides either (e.g. --set kd.temperature=2 --set seeds=1,2,3).
 Tracking: MLflow, by default sqlite:///mlflow.db in the working directory (no server needed);
-set MLFLOW_TRACKING_URI or --tracking-uri for a server. Open it with `nox -s ui`.
+set MLFLOW_TRACKING_URI or --tracking-uri for a server. Open it with `akd ui` (or `nox -s ui`).
 Teacher outputs: computed once per (teacher, data, augmentation, seed, epoch) into .akd/cache
 (or $AKD_CACHE, --cache-dir) and reused by every method and trial; --no-cache runs them live."""
 
@@ -98,7 +98,23 @@ def build_parser() -> argparse.ArgumentParser:
     cache = sub.add_parser("cache", help="show or clear the teacher-output cache")
     cache.add_argument("action", choices=["info", "clear"])
     cache.add_argument("--cache-dir", help="the cache's folder (default: $AKD_CACHE or .akd/cache)")
+    ui = sub.add_parser("ui", help="open MLflow's UI over the tracking store runs are logged to")
+    ui.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here")
+    ui.add_argument("--port", type=int, default=5000)
     return parser
+
+
+def _ui(args: argparse.Namespace) -> None:
+    """Replace this process with ``mlflow ui`` on 127.0.0.1, over the same store ``akd bench`` uses."""
+    from akd.tracking import default_tracking_uri
+
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")  # 2 processes instead of 10
+    store = args.tracking_uri or default_tracking_uri()
+    mlflow = str(Path(sys.executable).with_name("mlflow"))
+    os.execv(
+        mlflow,
+        [mlflow, "ui", "--backend-store-uri", store, "--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"],
+    )
 
 
 def _config(args: argparse.Namespace):
@@ -137,9 +153,8 @@ def _config(args: argparse.Namespace):
 
 
 def _list() -> None:
+    from akd.catalog import IMAGE_MODELS, METHODS, TASKS
     from akd.config import list_benchmarks, read_benchmark_file
-    from akd.methods import available_methods
-    from akd.models import MODELS
 
     for name in list_benchmarks():
         try:
@@ -151,8 +166,9 @@ def _list() -> None:
         for profile, values in spec.get("profiles", {}).items():
             about = values.get("about", "") if isinstance(values, dict) else ""
             print(f"  --profile {profile:<8} {about}")
-    print("methods:", ", ".join(available_methods()))
-    print("models:", ", ".join(MODELS))
+    print("methods:", ", ".join(METHODS.names()))
+    print("datasets:", ", ".join(TASKS.names()))
+    print("image models:", ", ".join(IMAGE_MODELS.names()))
 
 
 def _cache(args: argparse.Namespace) -> None:
@@ -186,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "cache":
             _cache(args)
             return 0
+        if args.command == "ui":
+            _ui(args)
+        import akd.catalog  # noqa: F401  (registers every method, model and dataset)
+
         cfg = _config(args)
         from akd.bench import run_benchmark
         from akd.store import ModelStore

@@ -59,14 +59,20 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """SGD with a step schedule, fresh for every stage (every Annealing-KD phase)."""
+    """The optimiser recipe, fresh for every stage (every Annealing-KD phase); see akd.optim."""
 
+    name: str = "sgd"  # "sgd" or "adamw"
     lr: float = 0.1
-    momentum: float = 0.9
+    momentum: float = 0.9  # sgd
     weight_decay: float = 1e-4
-    batch_size: int = 128
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw
+    eps: float = 1e-8  # adamw
+    schedule: str = "step"  # "step": milestones x gamma, per epoch; "linear": warm-up, then to 0, per step
     milestones: list[float] = field(default_factory=lambda: [0.5, 0.75])  # fractions of a stage
     gamma: float = 0.1
+    warmup: float = 0.0  # linear schedule: fraction of the stage's steps spent warming up
+    clip_grad_norm: float = 0.0  # clip gradients to this global L2 norm; 0 = no clipping
+    batch_size: int = 128
     eval_batch_size: int = 256
 
 
@@ -81,14 +87,10 @@ class KDConfig:
 
 @dataclass
 class TAKDConfig:
-    """Teacher -> TA and TA -> student, each by Hinton KD with its own weights."""
+    """Teacher -> TA (``takd.ta.*``) and TA -> student (``takd.student.*``), each by Hinton KD."""
 
-    ta_temperature: float = 4.0
-    ta_w_kd: float = 0.9
-    ta_w_ce: float = 0.1
-    temperature: float = 4.0
-    w_kd: float = 0.9
-    w_ce: float = 0.1
+    ta: KDConfig = field(default_factory=KDConfig)
+    student: KDConfig = field(default_factory=KDConfig)
 
 
 @dataclass
@@ -138,6 +140,14 @@ class BenchConfig:
     takd: TAKDConfig = field(default_factory=TAKDConfig)
     annealing: AnnealingConfig = field(default_factory=AnnealingConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+
+    def arch(self, role: str) -> str:
+        """The model name of a role: ``teacher``, ``ta`` or ``student``."""
+        return {"teacher": self.teacher, "ta": self.ta, "student": self.student}[role]
+
+    def checkpoint(self, role: str) -> str:
+        """The checkpoint the user named for ``role`` (teacher or ta), or ""."""
+        return {"teacher": self.teacher_checkpoint, "ta": self.ta_checkpoint}.get(role, "")
 
     @property
     def variant(self) -> str:

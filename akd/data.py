@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from akd.config import DataConfig
 from akd.errors import AkdError
+from akd.hashing import derive_seed
 from akd.readers import Split, read_cifar, read_idx
 
 # Per-channel mean/std on the 0..1 scale.
@@ -203,14 +204,9 @@ class EpochPlan:
     flips: torch.Tensor  # [N] bool, indexed by sample index
 
 
-def _mix(seed: int, epoch: int) -> int:
-    digest = hashlib.sha256(f"akd-epoch:{seed}:{epoch}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
 def epoch_plan(n: int, seed: int, epoch: int, pad: int) -> EpochPlan:
     """Batch order and per-sample augmentation: a pure function of (seed, epoch, sample index)."""
-    gen = torch.Generator().manual_seed(_mix(seed, epoch))
+    gen = torch.Generator().manual_seed(derive_seed("akd-epoch", seed, epoch))
     order = torch.randperm(n, generator=gen)
     shifts = torch.randint(0, 2 * pad + 1, (n, 2), generator=gen)
     flips = torch.rand(n, generator=gen) < 0.5

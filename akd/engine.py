@@ -1,10 +1,12 @@
-"""The training loop: one function runs any stage of any method.
+"""The training loop: one function runs any stage of any method on any task.
 
-It knows nothing of methods: a :class:`~akd.methods.Stage` supplies the objective, and the engine
-feeds it the student logits, the frozen teacher's logits when the stage names a teacher (from a
-:class:`~akd.teacher.FrozenLogits`, live or cached), and the labels. A fresh SGD and step schedule
-are made per stage; the best epoch is chosen on the validation split (or on test under the
-official protocol, ``data.selection = "test"``).
+It knows nothing of methods or task families: a :class:`~akd.methods.Stage` supplies the
+objective, the :class:`~akd.tasks.base.Task` the batches, models' inputs and metrics, and the
+optimiser recipe (:mod:`akd.optim`) comes fresh per stage from config. The engine feeds the
+objective the model's outputs, the frozen teacher's outputs when the stage names a teacher (from a
+:class:`~akd.teacher.FrozenLogits`, live or cached) and the labels. The best epoch is chosen on the
+task's selection metric over the validation split (or over test under the official protocol,
+``data.selection = "test"``, where the task's validation split is the test split).
 """
 
 from __future__ import annotations
@@ -18,88 +20,107 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from akd.config import DataConfig, OptimConfig
-from akd.data import Split, SplitData, normalize, train_batches
+from akd.config import OptimConfig
 from akd.errors import AkdError
 from akd.methods import Objective, Stage
+from akd.optim import Recipe
 from akd.runtime import Runtime
+from akd.tasks.base import SplitName, Task
 from akd.teacher import FrozenLogits
 
 State = dict[str, torch.Tensor]
+Metrics = dict[str, float]
 
 
-def step_lr(epoch: int, epochs: int, base_lr: float, milestones: list[float], gamma: float) -> float:
-    """Learning rate at a 0-based epoch: ``base * gamma^k``, k = milestones passed.
-
-    A milestone fraction f switches at epoch ``int(f * epochs)``: for 200 epochs and (0.5, 0.75),
-    epochs 0-99 use 0.1, 100-149 use 0.01 and 150-199 use 0.001. A milestone never falls on
-    epoch 0, so a one-epoch stage trains at the base rate.
-    """
-    passed = sum(epoch >= max(1, int(m * epochs)) for m in milestones)
-    return base_lr * gamma**passed
-
-
-def evaluate(model: nn.Module, split: Split, data: SplitData, batch_size: int, rt: Runtime) -> float:
-    """Top-1 accuracy in percent (eval mode, inference mode, the run's layout and autocast)."""
+def predict(model: nn.Module, task: Task, split: SplitName, batch_size: int, rt: Runtime) -> tuple:
+    """A model's fp32 outputs on a split, in sample order, and the split's labels."""
     model.eval()
-    correct = torch.zeros((), dtype=torch.long, device=split.labels.device)
+    outputs, labels = [], []
     with torch.inference_mode(), rt.autocast():
-        for i in range(0, len(split), batch_size):
-            x = rt.layout(normalize(split.images[i : i + batch_size], data))
-            correct += (model(x).argmax(1) == split.labels[i : i + batch_size]).sum()
-    return 100.0 * int(correct) / max(1, len(split))
+        for inputs, y in task.eval_batches(split, batch_size):
+            outputs.append(model(rt.layout(inputs)).float())
+            labels.append(y)
+    return torch.cat(outputs), torch.cat(labels)
+
+
+def evaluate(model: nn.Module, task: Task, split: SplitName, batch_size: int, rt: Runtime) -> Metrics:
+    """Every metric of the task on a split (eval mode, inference mode, the run's layout and autocast)."""
+    return task.metrics(*predict(model, task, split, batch_size, rt))
 
 
 def train_epoch(
-    forward: Callable[[torch.Tensor], torch.Tensor],
-    opt: torch.optim.Optimizer,
+    model: nn.Module,
+    forward: Callable,
+    recipe: Recipe,
     objective: Objective,
     source: FrozenLogits | None,
-    data: SplitData,
-    data_cfg: DataConfig,
-    batch_size: int,
+    task: Task,
     seed: int,
     epoch: int,
     rt: Runtime,
-) -> tuple[float, float]:
-    """One pass over the training split; returns (mean loss, accuracy in percent).
+) -> tuple[float, Metrics]:
+    """One pass over the training split; returns (mean loss, the task's metrics on the batches seen).
 
-    The hot path: inputs come from device-resident uint8 tensors with batched crop and flip, the
-    teacher's logits from ``source`` (live or cached), and running sums stay on the device so
+    The hot path: inputs come from the task (device-resident, batched augmentation for images),
+    the teacher's outputs from ``source`` (live or cached), and running sums stay on the device so
     nothing waits on the GPU until the epoch ends.
     """
     if source is not None:
         source.start_epoch(epoch)
-    dev = data.train.labels.device
-    loss_sum, correct, seen = torch.zeros((), device=dev), torch.zeros((), dtype=torch.long, device=dev), 0
-    for idx, x, y in train_batches(data, data_cfg, seed, epoch, batch_size):
+    batch_size = recipe.cfg.batch_size
+    step = epoch * recipe.steps_per_epoch
+    loss_sum, seen = None, 0
+    outputs, targets = [], []
+    for idx, x, y in task.train_batches(seed, epoch, batch_size):
         x = rt.layout(x)
         teacher_logits = source.batch(idx, x) if source is not None else None
+        recipe.begin(step)
         with rt.autocast():
             logits = forward(x).float()
             loss = objective.loss(logits, teacher_logits, y, epoch)
-        opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        loss_sum += loss.detach() * len(y)
-        correct += (logits.detach().argmax(1) == y).sum()
+        recipe.step()
+        batch_loss = loss.detach() * len(y)
+        loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+        outputs.append(logits.detach())
+        targets.append(y)
         seen += len(y)
-    return float(loss_sum) / max(1, seen), 100.0 * int(correct) / max(1, seen)
+        step += 1
+    if not outputs:
+        return 0.0, {}
+    return float(loss_sum) / seen, task.metrics(torch.cat(outputs), torch.cat(targets))
 
 
 @dataclass
 class StageResult:
     best_state: State
     best_epoch: int
-    best_val_acc: float
-    test_acc: float  # at the best validation epoch
-    test_acc_last: float
-    val_acc_last: float
+    val_best: Metrics  # validation metrics at the selected epoch
+    test: Metrics  # test metrics at the selected epoch
+    test_last: Metrics
+    val_last: Metrics
+    selection_metric: str
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
 
+    def metrics(self) -> dict[str, float]:
+        """The stage's flat record (see :func:`stage_metrics`), its selected epoch and its time."""
+        record = stage_metrics(self.test, self.test_last, self.val_best, self.val_last)
+        return record | {"best_epoch": float(self.best_epoch), "train_seconds": self.seconds}
 
-def _snapshot(model: nn.Module) -> State:
+
+def stage_metrics(test: Metrics, test_last: Metrics, val_best: Metrics, val_last: Metrics) -> dict[str, float]:
+    """One flat record: ``test_<m>``, ``test_<m>_last``, ``val_<m>_best``, ``val_<m>_last`` per metric."""
+    out: dict[str, float] = {}
+    for name in test:
+        out[f"test_{name}"] = test[name]
+        out[f"test_{name}_last"] = test_last[name]
+        out[f"val_{name}_best"] = val_best[name]
+        out[f"val_{name}_last"] = val_last[name]
+    return out
+
+
+def snapshot(model: nn.Module) -> State:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
@@ -107,8 +128,7 @@ def train_stage(
     stage: Stage,
     model: nn.Module,
     source: FrozenLogits | None,
-    data: SplitData,
-    data_cfg: DataConfig,
+    task: Task,
     optim_cfg: OptimConfig,
     seed: int,
     rt: Runtime,
@@ -119,56 +139,49 @@ def train_stage(
     start = time.perf_counter()
     rt.place(model)
     forward = rt.forward_fn(model)
-    opt = torch.optim.SGD(
-        model.parameters(),
-        lr=optim_cfg.lr,
-        momentum=optim_cfg.momentum,
-        weight_decay=optim_cfg.weight_decay,
-    )
-    best_state, best_epoch, best_val = _snapshot(model), -1, -1.0
+    recipe = Recipe(optim_cfg, model, stage.epochs, task.steps_per_epoch(optim_cfg.batch_size))
+    key = task.selection_metric
+    best_state, best_epoch, best_val = snapshot(model), -1, {key: -math.inf}
     history: list[dict[str, float]] = []
+    val: Metrics = {}
     bar = tqdm(range(stage.epochs), desc=desc or stage.name, unit="epoch", leave=False, dynamic_ncols=True)
     for epoch in bar:
-        lr = step_lr(epoch, stage.epochs, optim_cfg.lr, optim_cfg.milestones, optim_cfg.gamma)
-        for group in opt.param_groups:
-            group["lr"] = lr
+        lr = recipe.lr_at(epoch * recipe.steps_per_epoch)
         model.train()
-        train_loss, train_acc = train_epoch(
-            forward, opt, stage.objective, source, data, data_cfg, optim_cfg.batch_size, seed, epoch, rt
-        )
+        train_loss, train_metrics = train_epoch(model, forward, recipe, stage.objective, source, task, seed, epoch, rt)
         if not math.isfinite(train_loss):  # every later number would be chance accuracy
             bar.close()
             raise AkdError(
                 f"{desc or stage.name}: training diverged (loss {train_loss} in epoch {epoch}); "
                 "lower optim.lr or check the teacher's outputs"
             )
-        val_acc = evaluate(model, data.val, data, optim_cfg.eval_batch_size, rt)
-        if val_acc > best_val:
-            best_state, best_epoch, best_val = _snapshot(model), epoch, val_acc
+        val = evaluate(model, task, "val", optim_cfg.eval_batch_size, rt)
+        if val[key] > best_val[key]:
+            best_state, best_epoch, best_val = snapshot(model), epoch, val
         record = {
             "epoch": float(epoch),
             "train_loss": train_loss,
-            "train_acc": train_acc,
-            "val_acc": val_acc,
+            **{f"train_{k}": v for k, v in train_metrics.items()},
+            **{f"val_{k}": v for k, v in val.items()},
             "lr": lr,
             **stage.objective.epoch_metrics(epoch),
         }
         history.append(record)
-        bar.set_postfix(loss=f"{train_loss:.3f}", val=f"{val_acc:.2f}")
+        bar.set_postfix(loss=f"{train_loss:.3f}", val=f"{val[key]:.2f}")
         if on_epoch is not None:
             on_epoch(record)
     bar.close()
-    test_last = evaluate(model, data.test, data, optim_cfg.eval_batch_size, rt)
-    val_last = history[-1]["val_acc"] if history else best_val
+    test_last = evaluate(model, task, "test", optim_cfg.eval_batch_size, rt)
     model.load_state_dict(best_state)  # the stage hands on its selected checkpoint
-    test_best = evaluate(model, data.test, data, optim_cfg.eval_batch_size, rt)
+    test_best = evaluate(model, task, "test", optim_cfg.eval_batch_size, rt)
     return StageResult(
         best_state=best_state,
         best_epoch=best_epoch,
-        best_val_acc=best_val,
-        test_acc=test_best,
-        test_acc_last=test_last,
-        val_acc_last=val_last,
+        val_best=best_val if best_epoch >= 0 else val,
+        test=test_best,
+        test_last=test_last,
+        val_last=val or best_val,
+        selection_metric=key,
         history=history,
         seconds=time.perf_counter() - start,
     )

@@ -1,9 +1,32 @@
-"""Distillation losses and the Annealing-KD schedule, written to be checked against hand values."""
+"""Distillation losses and the Annealing-KD schedule, written to be checked against hand values.
+
+Classification and regression share these functions. The labels' dtype says which a batch is, as
+in HuggingFace: integer class indices -> classification over ``[B, K]`` logits; float targets ->
+regression with one output, ``[B, 1]`` predictions against ``[B]`` targets (compared as ``[B]``,
+never broadcast to ``[B, B]`` as the official Annealing-KD GLUE code did for STS-B).
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+
+def regression_pairs(predictions: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[B, 1]`` predictions and ``[B]`` (or ``[B, 1]``) targets as two ``[B]`` tensors; other shapes refused."""
+    if predictions.dim() != 2 or predictions.shape[1] != 1:
+        raise ValueError(f"a regression model must output [batch, 1], got {list(predictions.shape)}")
+    flat = targets.reshape(-1)
+    if flat.shape[0] != predictions.shape[0]:
+        raise ValueError(f"{predictions.shape[0]} predictions for {flat.shape[0]} targets")
+    return predictions[:, 0], flat.to(predictions.dtype)
+
+
+def hard_label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy for class labels; mean squared error for float targets (regression)."""
+    if labels.is_floating_point():
+        return F.mse_loss(*regression_pairs(logits, labels))
+    return F.cross_entropy(logits, labels)
 
 
 def kd_loss(
@@ -18,7 +41,15 @@ def kd_loss(
 
     The KL divergence is summed over classes and averaged over the batch ("batchmean"); ``w_kd``
     weights the distillation term and ``w_ce`` the label term, named so nobody misreads which.
+
+    Regression (one output, float labels): a softmax over one value is constant, so the soft term
+    is the mean squared error to the teacher's output instead, without temperature:
+    ``w_kd * MSE(z_s, z_t) + w_ce * MSE(z_s, y)``.
     """
+    if labels.is_floating_point():
+        student, target = regression_pairs(student_logits, labels)
+        loss = w_kd * F.mse_loss(student, teacher_logits.reshape(-1))
+        return loss + w_ce * F.mse_loss(student, target) if w_ce else loss
     t = temperature
     log_p_s = F.log_softmax(student_logits / t, dim=1)
     log_p_t = F.log_softmax(teacher_logits / t, dim=1)

@@ -5,21 +5,25 @@ logits it learns (``teacher``, ``ta`` or none), for how many epochs, with which 
 and whether it starts from scratch or from the previous stage's best checkpoint. A ``shared``
 stage (TAKD's TA) is stored by its config and reused by every method and invocation that needs it.
 
-A new method is one short file with a function decorated by :func:`register_method`, plus its
-import in ``baselines/__init__.py`` (or ``akd/__init__.py`` for the suite's own methods).
+A new method is one short file with a function decorated by :func:`register_method`, imported by
+:mod:`akd.catalog` (built-in) or declared as an ``akd.plugins`` entry point (a package of yours).
+Objectives see logits and labels only, never the task: :func:`akd.losses.hard_label_loss` reads
+from the labels' dtype whether a batch is classification or regression.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 
 from akd.config import BenchConfig
-from akd.errors import AkdError
+from akd.losses import hard_label_loss
+from akd.registry import METHODS
+
+Role = Literal["teacher", "ta", "student"]
 
 
 class Objective:
@@ -42,46 +46,30 @@ class Objective:
         return {"objective": type(self).__name__, **vars(self)}
 
 
-class CrossEntropy(Objective):
+class HardLabels(Objective):
+    """The task's own loss on the labels: cross-entropy, or MSE for regression."""
+
     def loss(self, logits, teacher_logits, labels, epoch):  # noqa: ANN001
-        return F.cross_entropy(logits, labels)
+        return hard_label_loss(logits, labels)
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str
-    trains: str  # role whose model this stage trains: "student" or "ta"
+    trains: Role  # whose model this stage trains
     epochs: int
     objective: Objective
-    teacher: str | None = None  # role whose logits the objective consumes
-    init: str = "scratch"  # "scratch" or "previous" (best checkpoint of the previous stage)
+    teacher: Role | None = None  # whose logits the objective consumes
+    init: Literal["scratch", "previous"] = "scratch"  # "previous": the previous stage's selected checkpoint
     shared: bool = False  # stored by config and reused across methods and invocations
 
 
 MethodBuilder = Callable[[BenchConfig], list[Stage]]
-_METHODS: dict[str, MethodBuilder] = {}
 
 
 def register_method(name: str) -> Callable[[MethodBuilder], MethodBuilder]:
-    def deco(fn: MethodBuilder) -> MethodBuilder:
-        _METHODS[name] = fn
-        return fn
-
-    return deco
-
-
-def _load_all() -> None:
-    import akd.annealing  # noqa: F401
-    import baselines  # noqa: F401
-
-
-def available_methods() -> list[str]:
-    _load_all()
-    return list(_METHODS)
+    return METHODS.register(name)
 
 
 def build_stages(method: str, cfg: BenchConfig) -> list[Stage]:
-    _load_all()
-    if method not in _METHODS:
-        raise AkdError(f"unknown method {method!r}; choose from: {', '.join(_METHODS)}")
-    return _METHODS[method](cfg)
+    return METHODS.get(method)(cfg)

@@ -1,7 +1,8 @@
 """Model zoo: the CIFAR ResNets of He et al. (2016) and TAKD-style plain CNNs.
 
 Every model takes ``in_channels`` and ``num_classes`` so the same names serve CIFAR (3x32x32) and
-Fashion-MNIST (1x28x28). Models are looked up by name through :func:`build_model`.
+Fashion-MNIST (1x28x28). They register in :data:`akd.registry.IMAGE_MODELS`; a model of your
+own is one ``IMAGE_MODELS.add(name, builder)`` in a plug-in module.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from akd.errors import AkdError
+from akd.registry import IMAGE_MODELS
 
 
 class BasicBlock(nn.Module):
@@ -89,17 +90,17 @@ class PlainCNN(nn.Module):
 RESNET_BLOCKS = {8: 1, 14: 2, 20: 3, 26: 4, 32: 5, 44: 7, 56: 9, 110: 18}
 PLAIN_DEPTHS = (2, 4, 6, 8, 10)
 
-MODELS: dict[str, Callable[[int, int], nn.Module]] = {
-    **{f"resnet{d}": (lambda c, k, n=n: CifarResNet(n, c, k)) for d, n in RESNET_BLOCKS.items()},
-    **{f"plane{d}": (lambda c, k, d=d: PlainCNN(d, c, k)) for d in PLAIN_DEPTHS},
-}
+ImageModelBuilder = Callable[[int, int], nn.Module]  # (in_channels, num_classes) -> model
+for _depth, _n in RESNET_BLOCKS.items():
+    IMAGE_MODELS.add(f"resnet{_depth}", lambda c, k, n=_n: CifarResNet(n, c, k))
+for _depth in PLAIN_DEPTHS:
+    IMAGE_MODELS.add(f"plane{_depth}", lambda c, k, d=_depth: PlainCNN(d, c, k))
 
 
 def build_model(name: str, in_channels: int, num_classes: int) -> nn.Module:
-    """Build a model by registry name; unknown names raise a one-line :class:`AkdError`."""
-    if name not in MODELS:
-        raise AkdError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    return MODELS[name](in_channels, num_classes)
+    """Build an image model by registry name; unknown names raise a one-line :class:`AkdError`."""
+    builder: ImageModelBuilder = IMAGE_MODELS.get(name)
+    return builder(in_channels, num_classes)
 
 
 def count_parameters(model: nn.Module) -> int:

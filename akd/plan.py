@@ -7,7 +7,6 @@ recipe, so the plan can say which are already stored and will not be trained aga
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,11 +15,12 @@ import torch
 
 from akd.cache import default_cache_dir
 from akd.config import BenchConfig
-from akd.data import SplitData
-from akd.methods import CrossEntropy, Stage, build_stages
-from akd.models import build_model
+from akd.hashing import file_sha256
+from akd.losses import hard_label_loss
+from akd.methods import HardLabels, Stage, build_stages
 from akd.runtime import Runtime
-from akd.store import ModelStore, file_sha256, recipe_key
+from akd.store import ModelStore, recipe_key
+from akd.tasks.base import Task
 
 
 @dataclass
@@ -36,58 +36,54 @@ class Run:
     needs: dict[str, str] = field(default_factory=dict)  # role -> store key of a shared run it uses
 
 
-def data_identity(cfg: BenchConfig, data: SplitData) -> dict:
-    return {"config": asdict(cfg.data) | {"data_dir": None}, "fingerprint": data.fingerprint}
+def data_identity(cfg: BenchConfig, task: Task) -> dict:
+    return {"config": asdict(cfg.data) | {"data_dir": None}, "fingerprint": task.fingerprint}
 
 
-def user_checkpoint(cfg: BenchConfig, role: str) -> str:
-    """The checkpoint the user named for ``role`` (teacher or ta), or ""."""
-    return getattr(cfg, f"{role}_checkpoint", "")
-
-
-def _checkpoint_recipe(cfg: BenchConfig, role: str, data: SplitData) -> dict:
-    """A user checkpoint is keyed by its bytes and the data its stored accuracies were measured on."""
-    path = user_checkpoint(cfg, role)
+def _checkpoint_recipe(cfg: BenchConfig, role: str, task: Task) -> dict:
+    """A user checkpoint is keyed by its bytes and the data its stored metrics were measured on."""
+    path = cfg.checkpoint(role)
     return {
         "checkpoint": path,
         "sha256": file_sha256(Path(path)),
-        "arch": getattr(cfg, role),
-        "data": data_identity(cfg, data),
+        "arch": cfg.arch(role),
+        "data": data_identity(cfg, task),
     }
 
 
-def teacher_recipe(cfg: BenchConfig, data: SplitData) -> dict:
-    if cfg.teacher_checkpoint:
-        return _checkpoint_recipe(cfg, "teacher", data)
-    return {
-        "role": "teacher",
-        "arch": cfg.teacher,
-        "epochs": cfg.teacher_epochs,
-        "seed": cfg.teacher_seed,
-        "objective": "CrossEntropy",
-        "optim": asdict(cfg.optim),
-        "data": data_identity(cfg, data),
-    }
-
-
-def shared_recipe(cfg: BenchConfig, data: SplitData, stage: Stage, seed: int, teacher_key: str) -> dict:
-    if user_checkpoint(cfg, stage.trains):
-        return _checkpoint_recipe(cfg, stage.trains, data)
+def _trained_recipe(cfg: BenchConfig, task: Task, stage: Stage, seed: int, **upstream: str) -> dict:
+    """Everything that makes a stored model: role, architecture, stage, seed, objective, optimiser, data."""
     return {
         "role": stage.trains,
-        "arch": getattr(cfg, stage.trains),
+        "arch": cfg.arch(stage.trains),
         "stage": stage.name,
         "epochs": stage.epochs,
         "seed": seed,
         "objective": stage.objective.describe(),
-        "teacher": teacher_key,
+        **upstream,
         "optim": asdict(cfg.optim),
-        "data": data_identity(cfg, data),
+        "data": data_identity(cfg, task),
     }
 
 
-def build_plan(cfg: BenchConfig, data: SplitData, store: ModelStore) -> list[Run]:
-    recipe = teacher_recipe(cfg, data)
+def teacher_stage(cfg: BenchConfig) -> Stage:
+    return Stage("teacher", "teacher", cfg.teacher_epochs, HardLabels())
+
+
+def teacher_recipe(cfg: BenchConfig, task: Task) -> dict:
+    if cfg.teacher_checkpoint:
+        return _checkpoint_recipe(cfg, "teacher", task)
+    return _trained_recipe(cfg, task, teacher_stage(cfg), cfg.teacher_seed)
+
+
+def shared_recipe(cfg: BenchConfig, task: Task, stage: Stage, seed: int, teacher_key: str) -> dict:
+    if cfg.checkpoint(stage.trains):
+        return _checkpoint_recipe(cfg, stage.trains, task)
+    return _trained_recipe(cfg, task, stage, seed, teacher=teacher_key)
+
+
+def build_plan(cfg: BenchConfig, task: Task, store: ModelStore) -> list[Run]:
+    recipe = teacher_recipe(cfg, task)
     teacher_key = recipe_key(recipe)
     runs: list[Run] = []
     if any(st.teacher for m in cfg.methods for st in build_stages(m, cfg)):  # else no teacher is needed
@@ -96,7 +92,7 @@ def build_plan(cfg: BenchConfig, data: SplitData, store: ModelStore) -> list[Run
                 "teacher",
                 "teacher",
                 cfg.teacher_seed,
-                [Stage("teacher", "teacher", cfg.teacher_epochs, CrossEntropy())],
+                [teacher_stage(cfg)],
                 key=teacher_key,
                 recipe=recipe,
                 stored=bool(cfg.teacher_checkpoint) or store.has(teacher_key),
@@ -111,7 +107,7 @@ def build_plan(cfg: BenchConfig, data: SplitData, store: ModelStore) -> list[Run
                 if not stage.shared:
                     own.append(stage)
                     continue
-                recipe = shared_recipe(cfg, data, stage, seed, teacher_key)
+                recipe = shared_recipe(cfg, task, stage, seed, teacher_key)
                 key = recipe_key(recipe)
                 needs[stage.trains] = key
                 if key not in shared_seen:
@@ -124,27 +120,37 @@ def build_plan(cfg: BenchConfig, data: SplitData, store: ModelStore) -> list[Run
                             [stage],
                             key=key,
                             recipe=recipe,
-                            stored=bool(user_checkpoint(cfg, stage.trains)) or store.has(key),
+                            stored=bool(cfg.checkpoint(stage.trains)) or store.has(key),
                         )
                     )
             runs.append(Run(f"{method}/seed{seed}", "method", seed, own, method=method, needs=needs))
     return runs
 
 
-@functools.cache
-def _speeds(arch: str, shape: tuple[int, ...], classes: int, batch: int, rt: Runtime) -> tuple[float, float]:
-    """(train, inference) images/s of ``arch`` on this machine, from a few steps on random data.
+_SPEEDS: dict[tuple, tuple[float, float]] = {}
+
+
+def _speeds(arch: str, task: Task, batch: int, rt: Runtime) -> tuple[float, float]:
+    """(train, inference) samples/s of ``arch`` on this machine, from a few steps on random inputs.
 
     Memoised per process, so a sweep that plans many trials probes each model once.
     """
-    model = rt.place(build_model(arch, shape[0], classes))
-    x = rt.layout(torch.randn((batch, *shape), device=rt.device))
-    y = torch.randint(0, classes, (batch,), device=rt.device)
+    key = (arch, task.name, task.num_outputs, batch, rt)
+    if key not in _SPEEDS:
+        _SPEEDS[key] = _probe(arch, task, batch, rt)
+    return _SPEEDS[key]
+
+
+def _probe(arch: str, task: Task, batch: int, rt: Runtime) -> tuple[float, float]:
+    model = rt.place(task.build_model(arch))
+    x = rt.layout(task.example_inputs(batch, rt.device))
+    k = task.num_outputs
+    y = torch.randn(batch, device=rt.device) if task.regression else torch.randint(0, k, (batch,), device=rt.device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
 
     def train_step() -> None:
         with rt.autocast():
-            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+            loss = hard_label_loss(model(x).float(), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -164,50 +170,53 @@ def _speeds(arch: str, shape: tuple[int, ...], classes: int, batch: int, rt: Run
     return train, infer
 
 
-def estimate_seconds(cfg: BenchConfig, runs: list[Run], data: SplitData, rt: Runtime) -> dict[str, float]:
+def estimate_seconds(cfg: BenchConfig, runs: list[Run], task: Task, rt: Runtime) -> dict[str, float]:
     """Seconds each run will take, from short timing probes of the models it trains or runs.
 
     With the teacher-output cache on, a teacher epoch (role, seed, epoch) is paid for once in the
-    plan: later stages that need it read it from the cache.
+    plan: later stages that need it read it from the cache. A task without augmentation needs one
+    teacher pass in all.
     """
-    shape, classes, batch = tuple(data.train.images.shape[1:]), data.num_classes, cfg.optim.batch_size
-    n_train, n_eval = len(data.train), len(data.val)
+    batch = cfg.optim.batch_size
+    n_train, n_eval = task.size("train"), task.size("val")
     paid: set[tuple[str, int, int]] = set()
     out = {}
     for run in runs:
         total = 0.0
         if not run.stored:
             for st in run.stages:
-                arch = getattr(cfg, st.trains)
-                train, infer = _speeds(arch, shape, classes, batch, rt)
+                train, infer = _speeds(cfg.arch(st.trains), task, batch, rt)
                 total += st.epochs * (n_train / train + n_eval / infer)
                 if st.teacher:
-                    teacher_infer = _speeds(getattr(cfg, st.teacher), shape, classes, batch, rt)[1]
+                    teacher_infer = _speeds(cfg.arch(st.teacher), task, batch, rt)[1]
                     for epoch in range(st.epochs):
-                        if (st.teacher, run.seed, epoch) not in paid:
+                        stream = (st.teacher, run.seed, epoch) if task.augmented else (st.teacher, 0, 0)
+                        if stream not in paid:
                             total += n_train / teacher_infer
-                            if cfg.cache.enabled:
-                                paid.add((st.teacher, run.seed, epoch))
+                            if cfg.cache.enabled or not task.augmented:
+                                paid.add(stream)
         out[run.name] = total
     return out
 
 
-def format_plan(cfg: BenchConfig, runs: list[Run], seconds: dict[str, float], data: SplitData) -> str:
+def format_plan(cfg: BenchConfig, runs: list[Run], seconds: dict[str, float], task: Task) -> str:
+    sizes = " / ".join(f"{task.size(s)} {s}" for s in ("train", "val", "test"))
     lines = [
-        f"Plan: benchmark {cfg.benchmark}, profile {cfg.profile}: {len(runs)} runs, seeds {cfg.seeds}; "
-        f"{len(data.train)} train / {len(data.val)} val / {len(data.test)} test images",
-        f"Data: {cfg.data.dataset} read from {data.source or '?'} (fingerprint {data.fingerprint})",
+        f"Plan: benchmark {cfg.benchmark}, profile {cfg.profile}: {len(runs)} runs, seeds {cfg.seeds}; {sizes} samples",
+        f"Data: {task.describe()}",
     ]
     for run in runs:
         desc = " + ".join(
-            f"{st.name}:{getattr(cfg, st.trains)}x{st.epochs}ep" + (f"<-{st.teacher}" if st.teacher else "")
+            f"{st.name}:{cfg.arch(st.trains)}x{st.epochs}ep" + (f"<-{st.teacher}" if st.teacher else "")
             for st in run.stages
         )
         state = "stored, reused" if run.stored else f"~{seconds[run.name] / 60:.1f} min"
         lines.append(f"  {run.name:<22} {desc:<58} {state}")
     total = sum(seconds.values())
     if any(st.teacher for run in runs for st in run.stages):
-        if cfg.cache.enabled:
+        if not task.augmented:
+            lines.append("Teacher outputs: one pass over the training split serves every epoch (no augmentation)")
+        elif cfg.cache.enabled:
             where = Path(cfg.cache.dir or default_cache_dir())
             lines.append(f"Teacher outputs: computed once per (seed, epoch), cached in {where} ({cfg.cache.dtype})")
         else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import platform
 import subprocess
@@ -12,12 +11,6 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LIBRARIES = ("torch", "torchvision", "numpy", "mlflow", "optuna", "pandas")
-
-
-def derive_seed(*parts: object) -> int:
-    """A 63-bit seed from named parts, e.g. ``derive_seed(seed, "init", "student")``."""
-    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
 def git_state() -> dict[str, str]:

@@ -1,4 +1,7 @@
-"""Summary tables: each run's test accuracy as mean +- std over seeds, beside the paper's numbers.
+"""Summary tables: each run's reported test metric as mean +- std over seeds, beside the paper's numbers.
+
+The reported metric is the task's (``Task.report_metric``: accuracy for images); every metric of
+every run is in ``runs.csv``.
 
 Written as ``results/<benchmark>/<variant>/summary.csv``, ``summary.md``, ``runs.csv`` and
 ``summary.json`` (provenance, with the data's folder and fingerprint), atomically: a failed benchmark
@@ -10,8 +13,6 @@ leaves the previous summary untouched. A folder's results belong to the data rec
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,9 @@ from typing import Any
 import pandas as pd
 
 from akd.config import BenchConfig
-from akd.data import SplitData
+from akd.hashing import atomic_write
 from akd.paper import PAPER_NUMBERS
+from akd.tasks.base import Task
 
 LABELS = {
     "teacher": "Teacher",
@@ -32,8 +34,9 @@ LABELS = {
 }
 
 
-def summarize(rows: list[dict[str, Any]], cfg: BenchConfig) -> pd.DataFrame:
+def summarize(rows: list[dict[str, Any]], cfg: BenchConfig, task: Task) -> pd.DataFrame:
     df = pd.DataFrame(rows)
+    m = task.report_metric
     order = ["teacher", "ta", *cfg.methods]
     arch = {"teacher": cfg.teacher, "ta": cfg.ta}
     paper = PAPER_NUMBERS.get(cfg.paper_table, {})
@@ -44,15 +47,21 @@ def summarize(rows: list[dict[str, Any]], cfg: BenchConfig) -> pd.DataFrame:
             {
                 "run": name,
                 "model": arch.get(name, cfg.student),
-                "test_acc_mean": part["test_acc"].mean(),
-                "test_acc_std": part["test_acc"].std(ddof=1),  # NaN for a single seed
-                "test_acc_last_mean": part["test_acc_last"].mean(),
-                "test_acc_last_std": part["test_acc_last"].std(ddof=1),
+                f"test_{m}_mean": part[f"test_{m}"].mean(),
+                f"test_{m}_std": part[f"test_{m}"].std(ddof=1),  # NaN for a single seed
+                f"test_{m}_last_mean": part[f"test_{m}_last"].mean(),
+                f"test_{m}_last_std": part[f"test_{m}_last"].std(ddof=1),
                 "n_seeds": len(part),
                 "paper": paper.get(name, float("nan")),
             }
         )
     return pd.DataFrame(out)
+
+
+def _metric(table: pd.DataFrame) -> str:
+    """The reported metric's name, read from the table's columns (``test_<m>_mean``)."""
+    (column,) = [c for c in table.columns if c.startswith("test_") and c.endswith("_mean") and "_last" not in c]
+    return column[len("test_") : -len("_mean")]
 
 
 def _pm(mean: float, std: float) -> str:
@@ -61,8 +70,9 @@ def _pm(mean: float, std: float) -> str:
 
 def verdict(table: pd.DataFrame) -> list[str]:
     """Plain sentences: did Annealing-KD beat each other student method (mean over seeds)?"""
-    acc = dict(zip(table["run"], table["test_acc_mean"], strict=True))
-    std = dict(zip(table["run"], table["test_acc_std"], strict=True))
+    m = _metric(table)
+    acc = dict(zip(table["run"], table[f"test_{m}_mean"], strict=True))
+    std = dict(zip(table["run"], table[f"test_{m}_std"], strict=True))
     if "annealing" not in acc:
         return []
     lines = []
@@ -76,7 +86,9 @@ def verdict(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def to_markdown(table: pd.DataFrame, cfg: BenchConfig, wall_seconds: float, tags: dict[str, str]) -> str:
+def to_markdown(table: pd.DataFrame, cfg: BenchConfig, wall_seconds: float, tags: dict[str, str], task: Task) -> str:
+    m = task.report_metric
+    name = "accuracy (%)" if m == "acc" else f"{m} (x100)"
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     head = [
         f"# {cfg.benchmark} / {cfg.variant}",
@@ -91,16 +103,16 @@ def to_markdown(table: pd.DataFrame, cfg: BenchConfig, wall_seconds: float, tags
         f"{cfg.student} ({cfg.student_epochs} ep; Annealing-KD {cfg.annealing.phase1_epochs}+"
         f"{cfg.annealing.phase2_epochs} ep, tau_max {cfg.annealing.tau_max}).",
         f"Selection on the {'validation split' if cfg.data.selection == 'val' else 'TEST set (official protocol)'}; "
-        "test accuracy (%) at the selected epoch and at the last epoch, mean ± std over seeds.",
+        f"test {name} at the selected epoch and at the last epoch, mean ± std over seeds.",
         "",
-        "| run | model | test acc (selected) | test acc (last) | seeds | paper |",
+        f"| run | model | test {m} (selected) | test {m} (last) | seeds | paper |",
         "|---|---|---|---|---|---|",
     ]
-    for r in table.itertuples():
-        paper = "—" if pd.isna(r.paper) else f"{r.paper:.2f}"
+    for r in table.to_dict("records"):
+        paper = "—" if pd.isna(r["paper"]) else f"{r['paper']:.2f}"
         head.append(
-            f"| {LABELS.get(r.run, r.run)} | {r.model} | {_pm(r.test_acc_mean, r.test_acc_std)} | "
-            f"{_pm(r.test_acc_last_mean, r.test_acc_last_std)} | {r.n_seeds} | {paper} |"
+            f"| {LABELS.get(r['run'], r['run'])} | {r['model']} | {_pm(r[f'test_{m}_mean'], r[f'test_{m}_std'])} | "
+            f"{_pm(r[f'test_{m}_last_mean'], r[f'test_{m}_last_std'])} | {r['n_seeds']} | {paper} |"
         )
     lines = verdict(table)
     budget = cfg.annealing.phase1_epochs + cfg.annealing.phase2_epochs
@@ -114,18 +126,6 @@ def to_markdown(table: pd.DataFrame, cfg: BenchConfig, wall_seconds: float, tags
     return "\n".join(head) + "\n"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def recorded_fingerprint(folder: Path) -> str | None:
     """The data fingerprint a results folder was made from, if it records one."""
     try:
@@ -134,7 +134,7 @@ def recorded_fingerprint(folder: Path) -> str | None:
         return None
 
 
-def other_data_label(cfg: BenchConfig, data: SplitData, results_root: Path) -> str | None:
+def other_data_label(cfg: BenchConfig, task: Task, results_root: Path) -> str | None:
     """A label for ``cfg``'s results when its folder holds results made from other data, else None.
 
     A folder written before fingerprints were recorded counts as made from the default data
@@ -142,11 +142,11 @@ def other_data_label(cfg: BenchConfig, data: SplitData, results_root: Path) -> s
     """
     folder = results_root / cfg.benchmark / cfg.variant
     recorded = recorded_fingerprint(folder)
-    if recorded == data.fingerprint or not (folder / "summary.md").exists():
+    if recorded == task.fingerprint or not (folder / "summary.md").exists():
         return None
     if recorded is None and cfg.data.default_folder:
         return None
-    return f"{cfg.label}-data-{data.fingerprint[:8]}" if cfg.label else f"data-{data.fingerprint[:8]}"
+    return f"{cfg.label}-data-{task.fingerprint[:8]}" if cfg.label else f"data-{task.fingerprint[:8]}"
 
 
 def write_summary(
@@ -156,7 +156,7 @@ def write_summary(
     wall_seconds: float,
     tags: dict[str, str],
     results_root: Path,
-    data: SplitData,
+    task: Task,
 ) -> list[Path]:
     folder = results_root / cfg.benchmark / cfg.variant
     csv, md, per_seed = folder / "summary.csv", folder / "summary.md", folder / "runs.csv"
@@ -164,12 +164,13 @@ def write_summary(
         "benchmark": cfg.benchmark,
         "variant": cfg.variant,
         "wall_seconds": wall_seconds,
-        "data": {"dataset": cfg.data.dataset, "folder": data.source, "fingerprint": data.fingerprint},
+        "data": {"dataset": cfg.data.dataset, "folder": task.source, "fingerprint": task.fingerprint},
+        "metrics": {"reported": task.report_metric, "selection": task.selection_metric},
         "tags": tags,
         "config": cfg.to_dict(),
     }
-    _atomic_write(folder / "summary.json", json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
-    _atomic_write(per_seed, pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))
-    _atomic_write(csv, table.to_csv(index=False, float_format="%.4f"))
-    _atomic_write(md, to_markdown(table, cfg, wall_seconds, tags))
+    atomic_write(folder / "summary.json", json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
+    atomic_write(per_seed, pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))
+    atomic_write(csv, table.to_csv(index=False, float_format="%.4f"))
+    atomic_write(md, to_markdown(table, cfg, wall_seconds, tags, task))
     return [csv, md, per_seed]

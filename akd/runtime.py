@@ -50,9 +50,11 @@ class Runtime:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=dtype)
 
-    def layout(self, x: torch.Tensor) -> torch.Tensor:
-        """Put a float image batch in the run's memory format."""
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+    def layout(self, x):  # noqa: ANN001, ANN201
+        """Put an image batch ([B, C, H, W]) in the run's memory format; other inputs pass unchanged."""
+        if self.channels_last and isinstance(x, torch.Tensor) and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def place(self, model: nn.Module) -> nn.Module:
         """Move a model to the device and memory format (in place; returns it)."""

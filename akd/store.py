@@ -13,7 +13,6 @@ are removed by the next holder of the entry's lock.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,21 +26,14 @@ import torch
 from filelock import FileLock, Timeout
 
 from akd.errors import AkdError
+from akd.hashing import content_key, file_sha256
 
 State = dict[str, torch.Tensor]
 
 
 def recipe_key(recipe: dict[str, Any]) -> str:
-    canonical = json.dumps(recipe, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """A store entry's key: everything that made the model, hashed."""
+    return content_key(recipe, 20)
 
 
 def load_checkpoint(path: Path) -> State:

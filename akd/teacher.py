@@ -1,14 +1,20 @@
-"""A frozen model's logits for the training batches of one seed: run live, or read from the cache.
+"""A frozen model's outputs for the training batches of one seed: run live, or read from the cache.
 
-The engine asks a :class:`FrozenLogits` for each batch's teacher (or TA) logits. Without a cache
-the model runs on the batch (eval mode, ``torch.inference_mode``). With a cache, at the start of
-each epoch the whole epoch's logits are looked up by (weights, data, augmentation, seed, epoch,
-...) and, on a miss, computed once over the very batches training will see
-(``akd.data.train_batches``) and stored; every later run with that seed reads them. In fp32 the
-student then trains on bit-identical logits either way.
+The engine asks a :class:`FrozenLogits` for each batch's teacher (or TA) outputs.
 
-Counters (logged to MLflow per run): ``images`` passed through the model, epochs ``computed``
-by running it (live or filling the cache) and epochs served ``cached``.
+- **Augmented tasks** (images with crop or flip): without a cache the model runs on each batch
+  (eval mode, ``torch.inference_mode``). With a cache, at the start of each epoch the whole
+  epoch's outputs are looked up by (weights, task data, augmentation, seed, epoch, ...) and, on a
+  miss, computed once over the very batches training will see (``Task.train_batches``) and
+  stored; every later run with that seed reads them.
+- **Tasks without augmentation** (text, images with crop and flip off): a training sample's input
+  is the same in every epoch, so one pass of the model over the training split, in sample order,
+  serves every epoch, method and seed. It is computed once (into the cache when one is on, else
+  in memory for the run) and every batch reads its rows.
+
+Either way, in fp32 a student trains on bit-identical teacher outputs with the cache on or off.
+Counters (logged to MLflow per run): ``samples`` passed through the model, epochs (or passes)
+``computed`` by running it and epochs served ``cached``.
 """
 
 from __future__ import annotations
@@ -18,30 +24,21 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from akd.cache import LogitCache, state_digest
-from akd.config import DataConfig
-from akd.data import SplitData, train_batches
 from akd.runtime import Runtime
+from akd.tasks.base import Inputs, Task
+
+COUNTER_SUFFIXES = ("_forward_images", "_epochs_computed", "_epochs_cached")
+STATIC_EPOCH = 0  # the one cache entry of a task without augmentation
 
 
 def stream_identity(
-    digest: str, role: str, arch: str, data: SplitData, data_cfg: DataConfig, seed: int, batch_size: int, rt: Runtime
+    digest: str, role: str, arch: str, task: Task, seed: int, batch_size: int, eval_batch_size: int, rt: Runtime
 ) -> dict:
-    """Everything but the epoch that changes a frozen model's logits on the training batches."""
-    return {
-        "role": role,
-        "arch": arch,
-        "weights": digest,
-        "dataset": data_cfg.dataset,
-        "data": data.fingerprint,
-        "normalize": [data.mean.flatten().tolist(), data.std.flatten().tolist()],
-        "augment": {"pad": data_cfg.pad, "flip": data_cfg.flip, "impl": "crop-flip-v1"},
-        "seed": seed,
-        "batch_size": batch_size,
-        "runtime": rt.describe(),
-    }
-
-
-COUNTER_SUFFIXES = ("_forward_images", "_epochs_computed", "_epochs_cached")
+    """Everything but the epoch that changes a frozen model's outputs on the training batches."""
+    identity = {"role": role, "arch": arch, "weights": digest, **task.identity(), "runtime": rt.describe()}
+    if task.augmented:
+        return identity | {"seed": seed, "batch_size": batch_size}
+    return identity | {"pass": "sample-order", "batch_size": eval_batch_size}
 
 
 def forward_totals(rows: list[dict]) -> dict[str, float]:
@@ -54,61 +51,93 @@ def forward_totals(rows: list[dict]) -> dict[str, float]:
     return out
 
 
+def freeze(model: nn.Module) -> nn.Module:
+    """Eval mode and no gradients: a teacher or TA from here on."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
 class FrozenLogits:
     def __init__(
         self,
         model: nn.Module,
         role: str,
         arch: str,
-        data: SplitData,
-        data_cfg: DataConfig,
+        task: Task,
         seed: int,
         batch_size: int,
         rt: Runtime,
         cache: LogitCache | None = None,
+        eval_batch_size: int = 256,
     ) -> None:
         model.eval()
-        self.forward, self.rt, self.cache = rt.forward_fn(model), rt, cache
-        self.data, self.data_cfg, self.seed, self.batch_size = data, data_cfg, seed, batch_size
+        self.forward, self.rt, self.cache, self.task = rt.forward_fn(model), rt, cache, task
+        self.seed, self.batch_size, self.eval_batch_size = seed, batch_size, eval_batch_size
         self.identity = (
-            stream_identity(state_digest(model), role, arch, data, data_cfg, seed, batch_size, rt) if cache else None
+            stream_identity(state_digest(model), role, arch, task, seed, batch_size, eval_batch_size, rt)
+            if cache or not task.augmented
+            else None
         )
         self.role = role
         self.images = self.computed = self.cached = 0
         self._table: torch.Tensor | None = None
+        self._device = next((p.device for p in model.parameters()), torch.device("cpu"))
 
     def start_epoch(self, epoch: int) -> None:
+        if not self.task.augmented:
+            if self._table is None:
+                self._load(STATIC_EPOCH, self._compute_static)
+            return
         if self.cache is None:
             self.computed += 1
             return
-        assert self.identity is not None
-        table, computed = self.cache.get(self.identity, epoch, lambda: self._compute_epoch(epoch))
+        self._load(epoch, lambda: self._compute_epoch(epoch))
+
+    def _load(self, epoch: int, compute) -> None:  # noqa: ANN001
+        if self.cache is None:
+            table, computed = compute(), True
+        else:
+            assert self.identity is not None
+            table, computed = self.cache.get(self.identity, epoch, compute)
         self.computed += computed
         self.cached += not computed
-        self._table = table.to(self.data.train.images.device)  # one transfer per epoch on a GPU
+        self._table = table.to(self._device)  # one transfer per epoch on a GPU
 
-    def batch(self, idx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """fp32 logits for the batch whose sample indices are ``idx`` and inputs ``x``."""
+    def batch(self, idx: torch.Tensor, x: Inputs) -> torch.Tensor:
+        """fp32 outputs for the batch whose sample indices are ``idx`` and inputs ``x``."""
         if self._table is None:
             return self._run(x)
-        return self._table[idx].float()
+        return self._table[idx.to(self._table.device)].float()
 
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
+    def _run(self, x: Inputs) -> torch.Tensor:
         with torch.inference_mode(), self.rt.autocast():
             out = self.forward(x)
-        self.images += len(x)
+        self.images += len(out)
         return out.float().clone()  # a normal tensor: objectives may use it in any autograd graph
 
-    def _compute_epoch(self, epoch: int) -> torch.Tensor:
-        n = len(self.data.train)
-        out = torch.zeros(n, self.data.num_classes)
-        steps = -(-n // self.batch_size)
-        bar = tqdm(total=steps, desc=f"{self.role} logits, epoch {epoch}", unit="batch", leave=False)
-        for idx, x, _ in train_batches(self.data, self.data_cfg, self.seed, epoch, self.batch_size):
-            out[idx.cpu()] = self._run(self.rt.layout(x)).cpu()
+    def _table_of(self, batches, steps: int, desc: str) -> torch.Tensor:  # noqa: ANN001
+        out = torch.zeros(self.task.size("train"), self.task.num_outputs)
+        bar = tqdm(total=steps, desc=desc, unit="batch", leave=False)
+        start = 0
+        for idx, x in batches:
+            rows = self._run(self.rt.layout(x)).cpu()
+            out[idx.cpu() if idx is not None else slice(start, start + len(rows))] = rows
+            start += len(rows)
             bar.update()
         bar.close()
         return out
+
+    def _compute_epoch(self, epoch: int) -> torch.Tensor:
+        batches = ((idx, x) for idx, x, _ in self.task.train_batches(self.seed, epoch, self.batch_size))
+        steps = self.task.steps_per_epoch(self.batch_size)
+        return self._table_of(batches, steps, f"{self.role} outputs, epoch {epoch}")
+
+    def _compute_static(self) -> torch.Tensor:
+        batches = ((None, x) for x, _ in self.task.eval_batches("train", self.eval_batch_size))
+        steps = -(-self.task.size("train") // self.eval_batch_size)
+        return self._table_of(batches, steps, f"{self.role} outputs, one pass")
 
     def counts(self) -> dict[str, float]:
         return {

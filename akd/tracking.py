@@ -21,8 +21,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,15 @@ class Tracker:
     @_reported
     def log_file(self, run_id: str, path: Path) -> None:
         self.client.log_artifact(run_id, str(path))
+
+    @contextmanager
+    def failing(self, run_id: str) -> Iterator[str]:
+        """Marks ``run_id`` FAILED if the block raises (anything, Ctrl-C included), then re-raises."""
+        try:
+            yield run_id
+        except BaseException:
+            self.end(run_id, False)
+            raise
 
     @_reported
     def end(self, run_id: str, ok: bool = True) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from akd.config import BenchConfig, safe_name
 from akd.errors import AkdError
+from akd.registry import METHODS, TASKS
 
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
@@ -34,22 +35,15 @@ def _unique(name: str, values: list) -> None:
 def validate(cfg: BenchConfig) -> None:
     """Raise :class:`AkdError` on the first impossible or nonsensical setting."""
     from akd.cache import DTYPES
-    from akd.methods import available_methods
-    from akd.models import MODELS
     from akd.paper import PAPER_NUMBERS
 
     safe_name(cfg.benchmark, "benchmark")
     safe_name(cfg.profile, "profile")
     if cfg.label:
         safe_name(cfg.label, "label")
-    for role in ("teacher", "ta", "student"):
-        if getattr(cfg, role) not in MODELS:
-            raise AkdError(f"unknown {role} model {getattr(cfg, role)!r}; choose one of: {', '.join(MODELS)}")
-    unknown = [m for m in cfg.methods if m not in available_methods()]
+    unknown = [m for m in cfg.methods if m not in METHODS]
     if unknown or not cfg.methods:
-        raise AkdError(
-            f"unknown method {', '.join(unknown) or '(none)'}; choose from: {', '.join(available_methods())}"
-        )
+        raise AkdError(f"unknown method {', '.join(unknown) or '(none)'}; choose from: {', '.join(METHODS.names())}")
     _unique("methods", cfg.methods)
     if not cfg.seeds:
         raise AkdError("at least one seed is needed")
@@ -93,21 +87,17 @@ def _validate_methods(cfg: BenchConfig) -> None:
     if a.mse_reduction not in ("mean", "sum"):
         raise AkdError(f"annealing.mse_reduction must be 'mean' or 'sum', got {a.mse_reduction!r}")
     _at_least("annealing.phase2_epochs", a.phase2_epochs, 0)
-    for name, kd in (("kd", cfg.kd), ("takd", cfg.takd)):
+    for name, kd in (("kd", cfg.kd), ("takd.ta", cfg.takd.ta), ("takd.student", cfg.takd.student)):
         for key, value in asdict(kd).items():
-            if value < 0 or (key.endswith("temperature") and value <= 0):
+            if value < 0 or (key == "temperature" and value <= 0):
                 raise AkdError(f"{name}.{key} must be positive, got {value}")
-        for prefix in ("", "ta_") if name == "takd" else ("",):
-            if getattr(kd, f"{prefix}w_kd") == 0 and getattr(kd, f"{prefix}w_ce") == 0:
-                raise AkdError(f"{name}.{prefix}w_kd and {name}.{prefix}w_ce are both 0: the loss would be 0")
+        if kd.w_kd == 0 and kd.w_ce == 0:
+            raise AkdError(f"{name}.w_kd and {name}.w_ce are both 0: the loss would be 0")
 
 
 def _validate_data(cfg: BenchConfig) -> None:
-    from akd.data import NUM_CLASSES
-
     d = cfg.data
-    if d.dataset not in NUM_CLASSES:
-        raise AkdError(f"unknown dataset {d.dataset!r}; choose one of: {', '.join(NUM_CLASSES)}")
+    spec = TASKS.get(d.dataset)  # unknown names: one line listing the known ones
     if not d.data_dir.strip():
         raise AkdError("data.data_dir is empty: name the folder holding (or receiving) the dataset")
     if not 0 <= d.val_fraction < 1:
@@ -118,12 +108,24 @@ def _validate_data(cfg: BenchConfig) -> None:
         raise AkdError("data.val_fraction is 0: set it above 0 or select on the test set explicitly")
     for name in ("split_seed", "train_subset", "val_subset", "test_subset"):
         _at_least(f"data.{name} (0 = all)" if name.endswith("subset") else f"data.{name}", getattr(d, name), 0)
-    if not 0 <= d.pad <= 16:
-        raise AkdError(f"data.pad must be in 0..16 pixels (0 = no random crop), got {d.pad}")
+    spec.check(cfg)  # the task's own checks (models, augmentation)
 
 
 def _validate_optim(cfg: BenchConfig) -> None:
+    from akd.optim import OPTIMIZERS, SCHEDULES
+
     o = cfg.optim
+    if o.name not in OPTIMIZERS:
+        raise AkdError(f"optim.name must be one of {', '.join(OPTIMIZERS)}, got {o.name!r}")
+    if o.schedule not in SCHEDULES:
+        raise AkdError(f"optim.schedule must be one of {', '.join(SCHEDULES)}, got {o.schedule!r}")
+    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
+        raise AkdError(f"optim.betas must be two numbers in [0, 1), got {o.betas}")
+    if o.eps <= 0:
+        raise AkdError(f"optim.eps must be > 0, got {o.eps:g}")
+    if not 0 <= o.warmup < 1:
+        raise AkdError(f"optim.warmup must be a fraction of a stage in [0, 1), got {o.warmup:g}")
+    _at_least("optim.clip_grad_norm (0 = off)", o.clip_grad_norm, 0)
     if o.lr <= 0:
         raise AkdError(f"optim.lr must be > 0, got {o.lr:g}")
     if not 0 <= o.momentum < 1:

@@ -1,9 +1,9 @@
 """No-KD: the student trained alone with cross-entropy."""
 
 from akd.config import BenchConfig
-from akd.methods import CrossEntropy, Stage, register_method
+from akd.methods import HardLabels, Stage, register_method
 
 
 @register_method("nokd")
 def no_kd(cfg: BenchConfig) -> list[Stage]:
-    return [Stage("main", "student", cfg.student_epochs, CrossEntropy())]
+    return [Stage("main", "student", cfg.student_epochs, HardLabels())]

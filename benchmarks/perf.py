@@ -35,17 +35,20 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+import akd.catalog  # noqa: F401  (registers every method, model and dataset)
 from akd.bench import init_model, run_benchmark, runtime_for
 from akd.cache import LogitCache
 from akd.config import BenchConfig, DataConfig, load_benchmark
-from akd.data import SplitData, load_data, train_batches
 from akd.engine import train_epoch
 from akd.fixtures import write_cifar
+from akd.hashing import atomic_write
 from akd.losses import kd_loss
-from akd.models import build_model
+from akd.optim import Recipe
 from akd.provenance import git_state, library_versions
 from akd.runtime import Runtime
 from akd.store import ModelStore
+from akd.tasks.base import load_task
+from akd.tasks.image import ImageTask
 from akd.teacher import FrozenLogits, forward_totals
 from akd.tracking import Tracker
 from baselines.kd import HintonKD
@@ -77,7 +80,7 @@ def _seconds(device: torch.device, fn: Callable[..., object], *args: object) -> 
 
 
 # ---------------------------------------------------------------- (a) to (d)
-def teacher_model(arch: str, data: SplitData, rt: Runtime) -> torch.nn.Module:
+def teacher_model(arch: str, data: ImageTask, rt: Runtime) -> torch.nn.Module:
     """A randomly initialised teacher whose BatchNorm statistics are the exact averages over a few
     batches, so its eval-mode logits have a sane scale (only its speed is measured)."""
     model = init_model(BenchConfig(teacher=arch), "teacher", 0, data, rt)
@@ -87,7 +90,7 @@ def teacher_model(arch: str, data: SplitData, rt: Runtime) -> torch.nn.Module:
         m.momentum = None  # cumulative average
     model.train()
     with torch.no_grad():
-        for _, x, _ in islice(train_batches(data, DataConfig(dataset="cifar100"), 0, 0, BATCH), 4):
+        for _, x, _ in islice(ImageTask(DataConfig(dataset="cifar100"), data.data).train_batches(0, 0, BATCH), 4):
             model(rt.layout(x))
     for m in norms:
         m.momentum = 0.1
@@ -107,17 +110,18 @@ def pure_steps(student: torch.nn.Module, batches: list[tuple[torch.Tensor, torch
 
 def suite_epoch(student, source, data, cfg, rt: Runtime) -> None:
     """(b) and (c): one epoch of the suite's own training loop."""
-    opt = torch.optim.SGD(student.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    recipe = Recipe(cfg.optim, student, 1, data.steps_per_epoch(BATCH))  # SGD 0.01, as (a)
     student.train()
-    train_epoch(student, opt, HintonKD(4.0, 0.9, 0.1), source, data, cfg.data, BATCH, 0, 0, rt)
+    train_epoch(student, student, recipe, HintonKD(4.0, 0.9, 0.1), source, data, 0, 0, rt)
 
 
-def reference_epoch(student, teacher, data: SplitData, max_batches: int | None = None) -> None:
+def reference_epoch(student, teacher, task: ImageTask, max_batches: int | None = None) -> None:
     """(d): the pattern of the released KD code: PIL transforms per image, DataLoader, NCHW, and
     the teacher called on every batch outside no_grad/inference mode, its output not detached."""
     from PIL import Image
     from torchvision import transforms
 
+    data = task.data
     mean = (data.mean.flatten() / 255).tolist()
     std = (data.std.flatten() / 255).tolist()
     transform = transforms.Compose(
@@ -161,7 +165,7 @@ def _data_settings(data_dir: str, images: int) -> dict:
 
 
 def _epoch_config(data_dir: str, images: int):
-    settings = {"data": _data_settings(data_dir, images), "optim": {"batch_size": BATCH}}
+    settings = {"data": _data_settings(data_dir, images), "optim": {"batch_size": BATCH, "lr": 0.01}}
     return load_benchmark("cifar100", "smoke", settings)
 
 
@@ -171,17 +175,17 @@ def measure(task: dict) -> dict:
         torch.set_num_threads(task["threads"])
     rt = Runtime(torch.device(task["device"]), channels_last=task["channels_last"], amp=task["amp"])
     cfg = _epoch_config(task["data_dir"], task["images"])
-    data = load_data(cfg.data, rt.device)
+    data = load_task(cfg, rt.device)
     kind, arch = task["kind"], task["teacher"]
     layout = rt if kind != "d" else Runtime(rt.device, channels_last=False, amp=rt.amp)
-    teacher = layout.place(build_model(arch, data.in_channels, data.num_classes))
+    teacher = layout.place(data.build_model(arch))
     teacher.load_state_dict(torch.load(task["teacher_file"]))
     student = init_model(BenchConfig(student=STUDENT), "student", 0, data, layout)
-    batches = train_batches(data, cfg.data, 0, 0, BATCH)
+    batches = data.train_batches(0, 0, BATCH)
     ready = [(rt.layout(x), y) for _, x, y in (batches if kind == "ab" else islice(batches, 2))]
     pure_steps(student, ready[:2])  # warm-up: first calls build kernels and allocator pools
     if kind == "ab":
-        source = FrozenLogits(teacher, "teacher", arch, data, cfg.data, 0, BATCH, rt, LogitCache(task["cache_dir"]))
+        source = FrozenLogits(teacher, "teacher", arch, data, 0, BATCH, rt, LogitCache(task["cache_dir"]))
         suite_epoch(student, source, data, cfg, rt)
         pairs = []
         for _ in range(task["repeats"]):  # adjacent pairs see the same machine state
@@ -191,7 +195,7 @@ def measure(task: dict) -> dict:
             raise RuntimeError("the cache was not warm: the teacher ran during (b)")
         times = pairs
     elif kind == "c":
-        source = FrozenLogits(teacher, "teacher", arch, data, cfg.data, 0, BATCH, rt, None)
+        source = FrozenLogits(teacher, "teacher", arch, data, 0, BATCH, rt, None)
         x = ready[0][0]
         source.batch(torch.arange(len(x)), x)  # warm-up: one teacher forward
         times = [_seconds(rt.device, suite_epoch, student, source, data, cfg, rt)]
@@ -208,8 +212,8 @@ def isolated(task: dict) -> dict:
 
 def epoch_table(args, workdir: Path, rt: Runtime, log) -> tuple[list[dict], dict]:
     cfg = _epoch_config(str(workdir / "data"), args.images)
-    data = load_data(cfg.data, rt.device)
-    n = len(data.train)
+    data = load_task(cfg, rt.device)
+    n = data.size("train")
     base = {
         "device": str(rt.device),
         "channels_last": rt.channels_last,
@@ -226,7 +230,7 @@ def epoch_table(args, workdir: Path, rt: Runtime, log) -> tuple[list[dict], dict
         teacher_file = workdir / f"teacher-{arch}.pt"
         torch.save(teacher.state_dict(), teacher_file)
         cache_dir = workdir / f"cache-{arch}"
-        FrozenLogits(teacher, "teacher", arch, data, cfg.data, 0, BATCH, rt, LogitCache(cache_dir)).start_epoch(0)
+        FrozenLogits(teacher, "teacher", arch, data, 0, BATCH, rt, LogitCache(cache_dir)).start_epoch(0)
         cache_bytes[arch] = next(cache_dir.glob("*/epoch-0000.npy")).stat().st_size
         task = {**base, "teacher": arch, "teacher_file": str(teacher_file), "cache_dir": str(cache_dir)}
         ab = isolated({**task, "kind": "ab"})
@@ -256,7 +260,7 @@ def epoch_table(args, workdir: Path, rt: Runtime, log) -> tuple[list[dict], dict
                 "b_runs_s": b_times,
             }
         )
-    return rows, {"bytes_per_epoch": cache_bytes, "images": n, "classes": data.num_classes}
+    return rows, {"bytes_per_epoch": cache_bytes, "images": n, "classes": data.num_outputs}
 
 
 # ---------------------------------------------------------------- whole-suite timings
@@ -294,7 +298,7 @@ def sweep_timing(args, workdir: Path, tracker: Tracker, rt: Runtime, log) -> dic
         "data": _data_settings(str(workdir / "data"), args.sweep_images),
     }
     probe = load_benchmark("cifar100", "smoke", common)
-    torch.save(teacher_model("resnet110", load_data(probe.data, rt.device), rt).state_dict(), teacher_file)
+    torch.save(teacher_model("resnet110", load_task(probe, rt.device), rt).state_dict(), teacher_file)
     trials: dict[str, list[dict]] = {"off": [], "on": []}
     for tau in range(1, 7):
         # off and on trials alternate, so a slow spell of the machine falls on both alike
@@ -437,16 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"meta": meta, "epoch": rows, "cache": cache_info, "smoke": smoke, "sweep": sweep}
-    _write(out / "summary.json", json.dumps(payload, indent=2, default=float))
-    _write(out / "summary.md", text)
+    atomic_write(out / "summary.json", json.dumps(payload, indent=2, default=float))
+    atomic_write(out / "summary.md", text)
     print(f"Written to {out / 'summary.md'}")
     return 0
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -7,22 +7,24 @@ from pathlib import Path
 
 import pytest
 
+import akd.catalog  # noqa: F401  (registers every method, model and dataset, as the CLI does)
+from akd.data import DEBIAN_FASHION_MNIST
 from akd.fixtures import write_cifar  # noqa: F401  (re-exported for the tests)
 
-FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST = DEBIAN_FASHION_MNIST
 # A CIFAR fixture as large as the smoke profile asks (512 train, 256 validation, 512 test images).
 SMOKE_SIZES = {"n_train": 2850, "n_test": 512}
 
 
 def tiny_cifar(root: Path, name: str, n_train: int, n_test: int, batch_size: int):
-    """A resnet8 -> resnet8 config on a CIFAR fixture written under ``root``, and its loaded data."""
+    """A resnet8 -> resnet8 config on a CIFAR fixture written under ``root``, and its loaded task."""
     from akd.config import BenchConfig, DataConfig
-    from akd.data import load_data
+    from akd.tasks.base import load_task
 
     write_cifar(root, name, n_train=n_train, n_test=n_test)
     cfg = BenchConfig(teacher="resnet8", student="resnet8", data=DataConfig(dataset=name, data_dir=str(root)))
     cfg.optim.batch_size = batch_size
-    return cfg, load_data(cfg.data)
+    return cfg, load_task(cfg)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -32,14 +32,14 @@ MUTANTS = [
     Mutant(
         "evaluation returns a constant",
         "akd/engine.py",
-        "return 100.0 * int(correct) / max(1, len(split))",
-        "return 50.0",
+        "return task.metrics(*predict(model, task, split, batch_size, rt))",
+        'return {"acc": 50.0}',
     ),
     Mutant(
         "the best epoch is chosen on the test split",
         "akd/engine.py",
-        "val_acc = evaluate(model, data.val,",
-        "val_acc = evaluate(model, data.test,",
+        'val = evaluate(model, task, "val",',
+        'val = evaluate(model, task, "test",',
     ),
     Mutant(
         "the stage hands on its last checkpoint, not its selected one",

@@ -15,6 +15,7 @@ from akd.config import BenchConfig, DataConfig
 from akd.engine import train_stage
 from akd.methods import Stage
 from akd.runtime import Runtime
+from akd.tasks.image import ImageTask
 from akd.teacher import FrozenLogits
 from baselines.kd import HintonKD
 from tests.conftest import tiny_cifar
@@ -41,8 +42,8 @@ def _kd_student(cfg, data, teacher, cache, seed=0, epochs=2):
     """Train a student by KD for ``epochs``; return its weights and the source's counters."""
     stage = Stage("main", "student", epochs, HintonKD(4.0, 0.9, 0.1), teacher="teacher")
     student = init_model(cfg, "student", seed, data, RT)
-    source = FrozenLogits(teacher, "teacher", cfg.teacher, data, cfg.data, seed, cfg.optim.batch_size, RT, cache)
-    train_stage(stage, student, source, data, cfg.data, cfg.optim, seed, RT)
+    source = FrozenLogits(teacher, "teacher", cfg.teacher, data, seed, cfg.optim.batch_size, RT, cache)
+    train_stage(stage, student, source, data, cfg.optim, seed, RT)
     return {k: v.clone() for k, v in student.state_dict().items()}, source.counts()
 
 
@@ -52,7 +53,7 @@ def test_student_from_cache_is_bitwise_equal_to_live_teacher(setup, tmp_path, de
     filled, fill_counts = _kd_student(cfg, data, teacher, cache)
     cached, hit_counts = _kd_student(cfg, data, teacher, cache)
     live, live_counts = _kd_student(cfg, data, teacher, None)
-    n = len(data.train)  # 270: a 64-image batch tail of 14
+    n = data.size("train")  # 270: a 64-image batch tail of 14
     assert fill_counts["teacher_epochs_computed"] == 2 and fill_counts["teacher_forward_images"] == 2 * n
     assert hit_counts == {"teacher_forward_images": 0, "teacher_epochs_computed": 0, "teacher_epochs_cached": 2}
     assert live_counts["teacher_forward_images"] == 2 * n and live_counts["teacher_epochs_computed"] == 2
@@ -82,8 +83,9 @@ def test_float16_cache_halves_the_size_within_a_stated_bound(setup, tmp_path):
     assert 0 < (num / den) ** 0.5 < 1e-4
 
 
-def _identity_calls(cache, cfg, data, teacher, seed=0):
-    source = FrozenLogits(teacher, "teacher", cfg.teacher, data, cfg.data, seed, cfg.optim.batch_size, RT, cache)
+def _identity_calls(cache, cfg, task, teacher, seed=0):
+    task = ImageTask(cfg.data, task.data)  # the task as cfg's data settings make it
+    source = FrozenLogits(teacher, "teacher", cfg.teacher, task, seed, cfg.optim.batch_size, RT, cache)
     source.start_epoch(0)
     return source.computed
 
@@ -103,6 +105,27 @@ def test_changing_seed_teacher_or_augmentation_misses(setup, tmp_path):
     assert _identity_calls(cache, other_pad, data, teacher) == 1
     assert _identity_calls(LogitCache(tmp_path / "cache", dtype="float16"), cfg, data, teacher) == 1
     assert len(list((tmp_path / "cache").glob("*/stream.json"))) == 6
+
+
+def test_without_augmentation_one_teacher_pass_serves_every_epoch_and_seed(setup, tmp_path):
+    cfg, task, teacher = setup
+    plain = ImageTask(DataConfig(**{**vars(cfg.data), "pad": 0, "flip": False}), task.data)
+    assert not plain.augmented and task.augmented
+    cache = LogitCache(tmp_path / "cache")
+    tables = []
+    for seed, use_cache in ((0, cache), (1, cache), (0, None)):
+        source = FrozenLogits(teacher, "teacher", cfg.teacher, plain, seed, 64, RT, use_cache, eval_batch_size=100)
+        for epoch in range(3):
+            source.start_epoch(epoch)
+        idx = torch.tensor([5, 0, 269])
+        tables.append(source.batch(idx, None))
+        assert source.counts()["teacher_epochs_computed"] == (0 if seed == 1 else 1)  # one pass, or none
+    assert len(list((tmp_path / "cache").glob("*/epoch-*.npy"))) == 1
+    # live (no cache) and cached runs read bit-identical rows, and each row is its own sample's output
+    assert torch.equal(tables[0], tables[1]) and torch.equal(tables[0], tables[2])
+    with torch.inference_mode():
+        x = next(plain.eval_batches("train", 300))[0][[5, 0, 269]]
+        assert torch.allclose(tables[0], teacher(x), atol=1e-5)
 
 
 def test_layout_of_weights_does_not_change_the_digest(setup):

@@ -47,7 +47,7 @@ def test_a_full_disk_at_the_end_fails_in_one_line_and_leaves_no_run_running(cifa
     def full(path, text):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr("akd.results._atomic_write", full)
+    monkeypatch.setattr("akd.results.atomic_write", full)
     assert _bench(in_tmp, cifar) == 2
     out, err = capsys.readouterr()
     line = _error(err)
@@ -80,7 +80,7 @@ def test_engine_refuses_a_non_finite_loss(tmp_path):
     cfg, data = tiny_cifar(tmp_path, "cifar10", n_train=60, n_test=10, batch_size=16)
     model = init_model(cfg, "student", 0, data, rt)
     with pytest.raises(AkdError, match="training diverged"):
-        train_stage(Stage("s", "student", 2, Infinite()), model, None, data, cfg.data, cfg.optim, 0, rt)
+        train_stage(Stage("s", "student", 2, Infinite()), model, None, data, cfg.optim, 0, rt)
 
 
 def test_results_made_from_other_data_are_never_overwritten(cifar, in_tmp, capsys):
@@ -110,11 +110,11 @@ def test_legacy_results_without_a_data_record(tmp_path):
     folder = tmp_path / "cifar10" / "smoke"
     folder.mkdir(parents=True)
     (folder / "summary.md").write_text("made before data were recorded")
-    data = SimpleNamespace(fingerprint="0123456789abcdef")
+    task = SimpleNamespace(fingerprint="0123456789abcdef")
     cfg = BenchConfig(benchmark="cifar10", profile="smoke", data=DataConfig(dataset="cifar10"))
-    assert other_data_label(cfg, data, tmp_path) is None  # the default data folder: as before
+    assert other_data_label(cfg, task, tmp_path) is None  # the default data folder: as before
     cfg.data.data_dir = "/elsewhere"
-    assert other_data_label(cfg, data, tmp_path) == "data-01234567"
+    assert other_data_label(cfg, task, tmp_path) == "data-01234567"
 
 
 def test_an_mlflow_failure_mid_run_is_one_line(tmp_path):

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from akd.engine import step_lr
-from akd.losses import anneal_scale, anneal_temperature, annealing_mse, kd_loss
+from akd.losses import anneal_scale, anneal_temperature, annealing_mse, hard_label_loss, kd_loss
+from akd.optim import step_lr
 
 
 def pair(rows):
@@ -100,3 +100,27 @@ def test_step_lr_short_phase():
 def test_step_lr_never_decays_at_epoch_zero():
     assert step_lr(0, 1, 0.1, [0.5, 0.75], 0.1) == 0.1
     assert [step_lr(e, 2, 0.1, [0.5, 0.75], 0.1) for e in range(2)] == pytest.approx([0.1, 0.001])
+
+
+def test_hard_label_loss_is_cross_entropy_for_classes_and_mse_for_targets():
+    logits = torch.tensor([[1.0, 2.0]])
+    assert hard_label_loss(logits, torch.tensor([0])).item() == pytest.approx(math.log(1 + math.e))
+    # regression: [B, 1] predictions against [B] targets, compared element-wise (never [B, B])
+    pred, target = torch.tensor([[1.0], [3.0]]), torch.tensor([2.0, 0.0])
+    assert hard_label_loss(pred, target).item() == pytest.approx((1 + 9) / 2)  # a [B, B] broadcast gives 5.5
+    with pytest.raises(ValueError, match=r"must output \[batch, 1\]"):
+        hard_label_loss(torch.zeros(2, 3), target)
+    with pytest.raises(ValueError, match="2 predictions for 3 targets"):
+        hard_label_loss(pred, torch.zeros(3))
+
+
+def test_kd_loss_on_regression_uses_mse_to_the_teacher_output():
+    # student [1, 3], teacher [2, 1], target [0, 0]: soft MSE (1 + 4) / 2 = 2.5, hard MSE (1 + 9) / 2 = 5
+    s, t, y = torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [1.0]]), torch.tensor([0.0, 0.0])
+    assert kd_loss(s, t, y, 4.0, w_kd=0.8, w_ce=0.2).item() == pytest.approx(0.8 * 2.5 + 0.2 * 5.0)
+
+
+def test_annealing_mse_on_one_output_scales_the_teacher_value():
+    s, t = torch.tensor([[1.0], [3.0]]), torch.tensor([[4.0], [2.0]])
+    # scale 0.5: targets [2, 1]; squared errors [1, 4]
+    assert annealing_mse(s, t, 0.5).item() == pytest.approx(2.5)

@@ -33,5 +33,5 @@ def test_grey_28px_input_and_class_count(name):
 
 
 def test_unknown_model_is_a_clear_error():
-    with pytest.raises(AkdError, match="unknown model 'resnet9'"):
+    with pytest.raises(AkdError, match="unknown image model 'resnet9'"):
         build_model("resnet9", 3, 10)

@@ -6,17 +6,19 @@ import pytest
 import torch
 
 from akd import plan
-from akd.config import BenchConfig
+from akd.config import BenchConfig, DataConfig
 from akd.data import Split, SplitData
 from akd.runtime import Runtime
 from akd.store import ModelStore
+from akd.tasks.image import ImageTask
 
 
-def _data(n_train: int, n_val: int) -> SplitData:
+def _data(n_train: int, n_val: int) -> ImageTask:
     def split(n):
         return Split(torch.zeros(n, 1, 4, 4, dtype=torch.uint8), torch.zeros(n, dtype=torch.long))
 
-    return SplitData(split(n_train), split(n_val), split(1), 10, torch.zeros(1), torch.ones(1), "x")
+    data = SplitData(split(n_train), split(n_val), split(1), 10, torch.zeros(1), torch.ones(1), "x")
+    return ImageTask(DataConfig(), data)
 
 
 @pytest.mark.parametrize("cache", [True, False])
@@ -38,3 +40,18 @@ def test_estimate_pays_each_teacher_epoch_once_with_the_cache(cache, monkeypatch
     # phase 1 uses teacher epochs 0-2, which KD already paid for when the cache is on
     phase1_teacher = 0 if cache else 3 * teacher_pass
     assert seconds["annealing/seed0"] == pytest.approx(4 * student_epoch + phase1_teacher)
+
+
+def test_without_augmentation_one_teacher_pass_is_paid_for(monkeypatch, tmp_path):
+    speeds = {"resnet8": (100.0, 200.0), "resnet14": (10.0, 50.0)}
+    monkeypatch.setattr(plan, "_speeds", lambda arch, *args: speeds[arch])
+    cfg = BenchConfig(teacher="resnet14", student="resnet8", teacher_epochs=1, student_epochs=4, seeds=[0, 1])
+    cfg.methods, cfg.cache.enabled = ["kd"], False
+    task = _data(n_train=1000, n_val=100)
+    task.cfg = DataConfig(pad=0, flip=False)
+    seconds = plan.estimate_seconds(
+        cfg, plan.build_plan(cfg, task, ModelStore(tmp_path)), task, Runtime(torch.device("cpu"))
+    )
+    student_epoch = 1000 / 100 + 100 / 200
+    assert seconds["kd/seed0"] == pytest.approx(4 * student_epoch + 1000 / 50)  # the one pass
+    assert seconds["kd/seed1"] == pytest.approx(4 * student_epoch)

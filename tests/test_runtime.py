@@ -28,8 +28,8 @@ def _train(cfg, data, rt, objective=None, epochs=1):
     stage = Stage("main", "student", epochs, objective, teacher="teacher")
     teacher = init_model(cfg, "teacher", 9, data, rt)
     student = init_model(cfg, "student", 0, data, rt)
-    source = FrozenLogits(teacher, "teacher", cfg.teacher, data, cfg.data, 0, cfg.optim.batch_size, rt)
-    result = train_stage(stage, student, source, data, cfg.data, cfg.optim, 0, rt)
+    source = FrozenLogits(teacher, "teacher", cfg.teacher, data, 0, cfg.optim.batch_size, rt)
+    result = train_stage(stage, student, source, data, cfg.optim, 0, rt)
     return student, teacher, result
 
 
@@ -74,7 +74,7 @@ def test_teacher_runs_in_eval_and_inference_mode_yet_feeds_any_loss(small):
     rt = Runtime(torch.device("cpu"))
     teacher = init_model(cfg, "teacher", 9, data, rt)
     teacher.train()
-    source = FrozenLogits(teacher, "teacher", cfg.teacher, data, cfg.data, 0, 32, rt)
+    source = FrozenLogits(teacher, "teacher", cfg.teacher, data, 0, 32, rt)
     assert not teacher.training
     before = teacher.bn1.running_mean.clone()
     x = rt.layout(torch.randn(4, 3, 32, 32))

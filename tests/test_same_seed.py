@@ -4,10 +4,10 @@ import torch
 
 from akd.bench import init_model
 from akd.config import BenchConfig, DataConfig
-from akd.data import load_data
 from akd.engine import train_stage
 from akd.methods import build_stages
 from akd.runtime import Runtime
+from akd.tasks.base import load_task
 from akd.teacher import FrozenLogits
 from tests.conftest import write_cifar
 
@@ -20,8 +20,8 @@ def _first_batch_and_init(method, seed, data, cfg):
     seen = []
     student.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()) if m.training else None)
     teacher = init_model(cfg, "teacher", 99, data, rt) if stage.teacher else None
-    source = FrozenLogits(teacher, "teacher", cfg.teacher, data, cfg.data, seed, 32, rt) if teacher else None
-    train_stage(stage, student, source, data, cfg.data, cfg.optim, seed, rt)
+    source = FrozenLogits(teacher, "teacher", cfg.teacher, data, seed, 32, rt) if teacher else None
+    train_stage(stage, student, source, data, cfg.optim, seed, rt)
     return init, seen
 
 
@@ -35,7 +35,7 @@ def test_methods_share_initial_weights_and_batches(tmp_path):
     )
     cfg.optim.batch_size = 32
     cfg.annealing.tau_max, cfg.annealing.phase1_epochs = 1, 1
-    data = load_data(cfg.data)
+    data = load_task(cfg)
     init_a, batches_a = _first_batch_and_init("nokd", 7, data, cfg)
     init_b, batches_b = _first_batch_and_init("annealing", 7, data, cfg)
     assert init_a.keys() == init_b.keys()

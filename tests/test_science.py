@@ -21,13 +21,14 @@ import pytest
 import torch
 from torch import nn
 
-from akd.config import BenchConfig
+from akd.config import BenchConfig, DataConfig
 from akd.data import SplitData
 from akd.engine import evaluate, train_stage
-from akd.methods import CrossEntropy, Stage, build_stages
+from akd.methods import HardLabels, Stage, build_stages
 from akd.readers import Split
 from akd.results import verdict
 from akd.runtime import Runtime
+from akd.tasks.image import ImageTask
 
 CPU = Runtime(torch.device("cpu"), channels_last=False)
 
@@ -39,10 +40,11 @@ def _images(n: int, first_pixel: list[int] | None = None) -> torch.Tensor:
     return x
 
 
-def _data(train: Split, val: Split, test: Split, classes: int) -> SplitData:
-    # mean 0 and std 255: a pixel of 255 becomes 1.0, 0 stays 0.0
+def _task(train: Split, val: Split, test: Split, classes: int) -> ImageTask:
+    # mean 0 and std 255: a pixel of 255 becomes 1.0, 0 stays 0.0; no crop, no flip
     unit = torch.ones(1, 1, 1, 1)
-    return SplitData(train, val, test, classes, mean=0 * unit, std=255 * unit, fingerprint="hand")
+    data = SplitData(train, val, test, classes, mean=0 * unit, std=255 * unit, fingerprint="hand")
+    return ImageTask(DataConfig(pad=0, flip=False), data)
 
 
 class FirstPixel(nn.Module):
@@ -57,10 +59,10 @@ def test_evaluation_counts_correct_predictions():
     # predictions 1, 1, 0, 0, 1 against labels 1, 0, 0, 1, 1: 3 of 5 correct = 60 %,
     # counted across batches of 2 (2 + 1 + ... ) so the running sum must span batches
     split = Split(_images(5, [255, 255, 0, 0, 255]), torch.tensor([1, 0, 0, 1, 1]))
-    data = _data(split, split, split, 2)
-    assert evaluate(FirstPixel(), split, data, 2, CPU) == pytest.approx(60.0)
     flipped = Split(split.images, 1 - split.labels)
-    assert evaluate(FirstPixel(), flipped, data, 2, CPU) == pytest.approx(40.0)
+    task = _task(split, split, flipped, 2)
+    assert evaluate(FirstPixel(), task, "val", 2, CPU) == {"acc": pytest.approx(60.0)}
+    assert evaluate(FirstPixel(), task, "test", 2, CPU) == {"acc": pytest.approx(40.0)}
 
 
 # The class a scripted model predicts for every input after each training epoch.
@@ -91,20 +93,20 @@ def test_best_epoch_is_selected_on_validation_only():
     train = Split(_images(8), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]))
     val = Split(_images(4), torch.tensor([1, 1, 1, 0]))  # accuracy by epoch: 25, 75, 0
     test = Split(_images(6), torch.tensor([0, 0, 0, 2, 2, 1]))  # accuracy by epoch: 50, 16.7, 33.3
-    data = _data(train, val, test, 3)
+    task = _task(train, val, test, 3)
     cfg = BenchConfig()
-    cfg.data.pad, cfg.data.flip = 0, False
     cfg.optim.batch_size = 4
     model = Scripted(batches_per_epoch=2)
-    stage = Stage("main", "student", len(SCRIPT), CrossEntropy())
-    result = train_stage(stage, model, None, data, cfg.data, cfg.optim, 0, CPU)
+    stage = Stage("main", "student", len(SCRIPT), HardLabels())
+    result = train_stage(stage, model, None, task, cfg.optim, 0, CPU)
     assert [h["val_acc"] for h in result.history] == pytest.approx([25.0, 75.0, 0.0])
-    assert result.best_epoch == 1 and result.best_val_acc == pytest.approx(75.0)
-    assert result.test_acc == pytest.approx(100 / 6)  # test accuracy AT the validation-selected epoch
-    assert result.test_acc_last == pytest.approx(200 / 6)
-    assert result.val_acc_last == pytest.approx(0.0)
+    assert result.best_epoch == 1 and result.val_best == {"acc": pytest.approx(75.0)}
+    assert result.test == {"acc": pytest.approx(100 / 6)}  # test accuracy AT the validation-selected epoch
+    assert result.test_last == {"acc": pytest.approx(200 / 6)}
+    assert result.val_last == {"acc": 0.0}
+    assert result.metrics()["test_acc"] == pytest.approx(100 / 6) and result.metrics()["best_epoch"] == 1
     # the model hands on its selected checkpoint (phase 2 and stored teachers start from it)
-    assert int(model.steps) == 2 * 2 and evaluate(model, val, data, 4, CPU) == pytest.approx(75.0)
+    assert int(model.steps) == 2 * 2 and evaluate(model, task, "val", 4, CPU) == {"acc": pytest.approx(75.0)}
 
 
 def test_phase1_objective_applies_the_annealing_scale():
@@ -132,8 +134,8 @@ def test_kd_and_takd_objectives_weight_each_term_as_named():
     cfg.kd.temperature, cfg.kd.w_kd, cfg.kd.w_ce = 1.0, 0.8, 0.2
     (kd,) = build_stages("kd", cfg)
     assert kd.objective.loss(s, t, y, 0).item() == pytest.approx(0.8 * kl + 0.2 * ce, abs=1e-6)
-    cfg.takd.ta_temperature, cfg.takd.ta_w_kd, cfg.takd.ta_w_ce = 1.0, 0.3, 0.7
-    cfg.takd.temperature, cfg.takd.w_kd, cfg.takd.w_ce = 1.0, 0.6, 0.1
+    cfg.takd.ta.temperature, cfg.takd.ta.w_kd, cfg.takd.ta.w_ce = 1.0, 0.3, 0.7
+    cfg.takd.student.temperature, cfg.takd.student.w_kd, cfg.takd.student.w_ce = 1.0, 0.6, 0.1
     ta, student = build_stages("takd", cfg)
     assert ta.objective.loss(s, t, y, 0).item() == pytest.approx(0.3 * kl + 0.7 * ce, abs=1e-6)
     assert student.objective.loss(s, t, y, 0).item() == pytest.approx(0.6 * kl + 0.1 * ce, abs=1e-6)
