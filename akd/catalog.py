@@ -15,6 +15,7 @@ from importlib.metadata import entry_points
 
 import akd.annealing  # noqa: F401  (registers "annealing")
 import akd.models  # noqa: F401  (registers the CIFAR ResNets and plain CNNs)
+import akd.tasks.glue  # noqa: F401  (registers glue-cola ... glue-rte)
 import akd.tasks.image  # noqa: F401  (registers cifar10, cifar100, fashion_mnist)
 import baselines  # noqa: F401  (registers nokd, kd, takd)
 from akd.errors import AkdError

@@ -46,6 +46,8 @@ class DataConfig:
     pad: int = 4  # random-crop padding; 0 disables the crop
     flip: bool = True
     official_cifar10_stats: bool = False  # normalise CIFAR-10 with CIFAR-100's statistics
+    max_length: int = 128  # text: tokens per example (longer ones are truncated)
+    tokenizer: str = ""  # text: "" = the student's tokenizer, shared by teacher and TA (as the official code)
 
     @property
     def default_folder(self) -> bool:

@@ -25,6 +25,7 @@ from akd.config import DataConfig
 from akd.errors import AkdError
 from akd.hashing import derive_seed
 from akd.readers import Split, read_cifar, read_idx
+from akd.tasks.base import check_sizes
 
 # Per-channel mean/std on the 0..1 scale.
 STATS = {
@@ -176,24 +177,6 @@ def load_data(cfg: DataConfig, device: torch.device | str = "cpu") -> SplitData:
         fingerprint=_fingerprint(train.images, train.labels, val.images, val.labels, test.images, test.labels),
         source=str(source.resolve()),
     )
-
-
-def check_sizes(cfg: DataConfig, n_train_full: int, n_test: int) -> None:
-    """Refuse subsets larger than the data, and splits too small to train or select on."""
-    n_val = cfg.val_count(n_train_full)
-    available = {"train": n_train_full - n_val, "val": n_val, "test": n_test}
-    for split, n in available.items():
-        asked = getattr(cfg, f"{split}_subset")
-        if asked > n and not (split == "val" and cfg.selection == "test"):  # then the test set selects
-            raise AkdError(f"data.{split}_subset={asked} exceeds the {n} {split} samples available in {cfg.dataset}")
-    sizes = {split: getattr(cfg, f"{split}_subset") or n for split, n in available.items()}
-    if sizes["train"] < 2:
-        raise AkdError(f"the training split has {sizes['train']} sample(s): a training step needs at least 2")
-    if sizes["test"] < 1 or (cfg.selection == "val" and sizes["val"] < 1):
-        raise AkdError(
-            f"the validation or test split is empty ({sizes['val']} val, {sizes['test']} test samples): "
-            "raise data.val_fraction or the subsets"
-        )
 
 
 # ---------------------------------------------------------------- per-epoch plan and augmentation

@@ -43,3 +43,70 @@ def write_cifar(root: Path, name: str, n_train: int, n_test: int, seed: int = 0)
         )
         (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [f"c{i}" for i in range(100)]}))
     return {"train": train, "test": test, "y_train": y_train, "y_test": y_test}
+
+
+# ---------------------------------------------------------------- text: GLUE's TSV layout, a tiny BERT
+GOOD = ("good", "great", "fine", "superb", "moving")
+BAD = ("bad", "dull", "awful", "boring", "weak")
+FILLER = ("the", "film", "plot", "actors", "story", "a", "was", "is", "very", "and")
+WORDS = GOOD + BAD + FILLER
+
+
+def _sentence(rng: np.random.Generator, polar: tuple[str, ...], n: int = 5) -> list[str]:
+    words = list(rng.choice(FILLER, n - 1)) + [str(rng.choice(polar))]
+    rng.shuffle(words)
+    return [str(w) for w in words]
+
+
+def write_glue(root: Path, n_train: int, n_dev: int, seed: int = 0) -> None:
+    """SST-2, CoLA (no header line), RTE (string labels) and STS-B (float scores) folders in GLUE's
+    classic TSV layout, with learnable labels: sentiment words decide SST-2 and CoLA, whether the
+    hypothesis' words all occur in the premise decides RTE, word overlap sets the STS-B score."""
+    rng = np.random.default_rng(seed)
+
+    def write(folder: str, name: str, header: str | None, rows: list[list[str]]) -> None:
+        path = root / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = ([header] if header else []) + ["\t".join(r) for r in rows]
+        path.write_text("\n".join(lines) + "\n")
+
+    for split, n in (("train.tsv", n_train), ("dev.tsv", n_dev)):
+        labels = rng.integers(0, 2, n)
+        sst = [[" ".join(_sentence(rng, GOOD if y else BAD)), str(y)] for y in labels]
+        write("SST-2", split, "sentence\tlabel", sst)
+        write("CoLA", split, None, [["src", str(y), "*" if not y else "", s] for s, y in sst])
+        rte, sts = [], []
+        for i in range(n):
+            premise = _sentence(rng, WORDS, 6)
+            entailed = bool(rng.integers(0, 2))
+            hypothesis = premise[:3] if entailed else _sentence(rng, GOOD + BAD, 3)
+            label = "entailment" if entailed else "not_entailment"
+            rte.append([str(i), " ".join(premise), " ".join(hypothesis), label])
+            other = premise[: int(rng.integers(0, 7))] + _sentence(rng, FILLER, 3)
+            overlap = len(set(premise) & set(other)) / len(set(premise) | set(other))
+            sts.append([str(i), "g", "f", "y", "s", "s", " ".join(premise), " ".join(other), f"{5 * overlap:.3f}"])
+        write("RTE", split, "index\tsentence1\tsentence2\tlabel", rte)
+        header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsentence1\tsentence2\tscore"
+        write("STS-B", split, header, sts)
+
+
+def write_tiny_bert(folder: Path, layers: int = 2, hidden: int = 16, seed: int = 0) -> Path:
+    """A randomly initialised BERT encoder (``layers`` x ``hidden``, no classification head, like a
+    pretrained checkpoint) and its WordPiece tokenizer over the fixture words, as a HuggingFace
+    model folder."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    vocab = {w: i for i, w in enumerate(("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS))}
+    BertTokenizer(vocab=vocab).save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(seed)
+    BertModel(config).save_pretrained(folder)
+    return folder

@@ -50,4 +50,5 @@ class Registry(Generic[T]):
 
 METHODS: Registry = Registry("method")  # name -> fn(BenchConfig) -> list[Stage]
 IMAGE_MODELS: Registry = Registry("image model")  # name -> fn(in_channels, num_classes) -> nn.Module
+TEXT_MODELS: Registry = Registry("text model")  # preset name -> fn() -> "path or hub id[#layers=N]"
 TASKS: Registry = Registry("dataset")  # data.dataset name -> akd.tasks.base.TaskSpec

@@ -1,16 +1,26 @@
-"""Task metrics, computed locally (no metric downloads), all on a 0-100 scale as papers report them.
+"""Task metrics, computed locally with scikit-learn and scipy (no metric downloads).
 
-Every function takes a model's outputs ``[N, K]`` (or ``[N, 1]`` for regression) and the labels
-``[N]``, and returns one float. :data:`METRICS` names them for task declarations.
+Every metric takes a model's outputs ``[N, K]`` (``[N, 1]`` for regression) and the labels ``[N]``
+and returns one float on a 0-100 scale, as the GLUE tables report them. :data:`METRICS` names
+them for task declarations; :func:`glue_score` averages the paper's per-task metrics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
+
+
+def _classes(outputs: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    return outputs.argmax(1).cpu().numpy(), labels.cpu().numpy()
+
+
+def _values(outputs: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    return outputs.reshape(-1).double().cpu().numpy(), labels.reshape(-1).double().cpu().numpy()
 
 
 def accuracy(outputs: torch.Tensor, labels: torch.Tensor) -> float:
@@ -19,4 +29,56 @@ def accuracy(outputs: torch.Tensor, labels: torch.Tensor) -> float:
     return 100.0 * correct / max(1, len(labels))
 
 
-METRICS: dict[str, Metric] = {"acc": accuracy}
+def f1(outputs: torch.Tensor, labels: torch.Tensor) -> float:
+    """F1 of class 1 (the positive class: a paraphrase, a duplicate), x100 (MRPC, QQP)."""
+    from sklearn.metrics import f1_score
+
+    return 100.0 * float(f1_score(*reversed(_classes(outputs, labels)), pos_label=1, zero_division=0))
+
+
+def mcc(outputs: torch.Tensor, labels: torch.Tensor) -> float:
+    """Matthews correlation x100 (CoLA); 0 when a prediction or the labels are constant."""
+    from sklearn.metrics import matthews_corrcoef
+
+    return 100.0 * float(matthews_corrcoef(*reversed(_classes(outputs, labels))))
+
+
+def _correlation(kind: str, outputs: torch.Tensor, labels: torch.Tensor) -> float:
+    from scipy import stats
+
+    pred, gold = _values(outputs, labels)
+    if np.ptp(pred) == 0 or np.ptp(gold) == 0:  # undefined for a constant: count it as no correlation
+        return 0.0
+    fn = stats.pearsonr if kind == "pearson" else stats.spearmanr
+    return 100.0 * float(fn(pred, gold)[0])
+
+
+def pearson(outputs: torch.Tensor, labels: torch.Tensor) -> float:
+    """Pearson correlation x100 (STS-B's reported metric)."""
+    return _correlation("pearson", outputs, labels)
+
+
+def spearman(outputs: torch.Tensor, labels: torch.Tensor) -> float:
+    """Spearman rank correlation x100."""
+    return _correlation("spearman", outputs, labels)
+
+
+def pearson_spearman(outputs: torch.Tensor, labels: torch.Tensor) -> float:
+    """(Pearson + Spearman) / 2, x100: what the official code selects STS-B checkpoints on."""
+    return (pearson(outputs, labels) + spearman(outputs, labels)) / 2
+
+
+METRICS: dict[str, Metric] = {
+    "acc": accuracy,
+    "f1": f1,
+    "mcc": mcc,
+    "pearson": pearson,
+    "spearman": spearman,
+    "corr": pearson_spearman,
+}
+
+
+def glue_score(per_task: dict[str, float]) -> float:
+    """The paper's GLUE score: the mean over tasks of each task's reported metric
+    (CoLA MCC, MRPC F1, STS-B Pearson, MNLI-m accuracy, accuracy otherwise)."""
+    return float(np.mean(list(per_task.values()))) if per_task else float("nan")
