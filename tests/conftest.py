@@ -27,16 +27,24 @@ def tiny_cifar(root: Path, name: str, n_train: int, n_test: int, batch_size: int
     return cfg, load_task(cfg)
 
 
+# Offline, as CI is: without these, HuggingFace calls wait 25-50 s for the network to fail.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def private_cache(tmp_path_factory):
-    """Tests never touch the user's teacher-output cache."""
-    old = os.environ.get("AKD_CACHE")
-    os.environ["AKD_CACHE"] = str(tmp_path_factory.mktemp("akd-cache"))
+    """Tests never touch the user's teacher-output cache or HuggingFace datasets cache."""
+    names = ("AKD_CACHE", "HF_DATASETS_CACHE")
+    old = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ[name] = str(tmp_path_factory.mktemp(name.lower()))
     yield
-    if old is None:
-        del os.environ["AKD_CACHE"]
-    else:
-        os.environ["AKD_CACHE"] = old
+    for name, value in old.items():
+        if value is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -1,0 +1,141 @@
+"""GLUE on the same engine, offline: GLUE-layout TSV fixtures and a tiny BERT written by the tests.
+
+The whole path runs through ``akd bench glue``: read the files through ``datasets``, tokenise,
+fine-tune the teacher, the four methods, metrics, MLflow runs and the summary. Teacher outputs are
+computed once per task (no augmentation) and counted.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import pandas as pd
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from akd.cli import main
+from akd.config import load_benchmark
+from akd.fixtures import write_glue, write_tiny_bert
+from akd.tasks.base import load_task
+
+pytestmark = pytest.mark.slow
+N_TRAIN, N_DEV = 240, 60  # 216 train / 24 validation after the 10 % hold-out
+
+
+@pytest.fixture(scope="module")
+def glue(tmp_path_factory):
+    root = tmp_path_factory.mktemp("glue")
+    write_glue(root / "data", N_TRAIN, N_DEV)
+    write_tiny_bert(root / "bert", layers=2)
+    return root
+
+
+def _models(root) -> list[str]:
+    bert = root / "bert"
+    return ["--set", f"teacher={bert}", "--set", f"ta={bert}#layers=1", "--set", f"student={bert}#layers=1"]
+
+
+def _bench(root, task: str, *extra: str) -> None:
+    args = ["bench", "glue", "--profile", "smoke", "--data-dir", str(root / "data"), "--set", f"data.dataset={task}"]
+    args += [*_models(root), "--store-dir", str(root / "store"), "--results-dir", str(root / "results")]
+    args += ["--cache-dir", str(root / "cache"), "--tracking-uri", f"sqlite:///{root / 'mlflow.db'}", *extra]
+    assert main(args) == 0
+
+
+def _children(root, task: str) -> tuple[MlflowClient, object, dict]:
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("akd-glue")
+    runs = client.search_runs([exp.experiment_id], max_results=1000, order_by=["attributes.start_time DESC"])
+    parent = next(r for r in runs if r.data.tags.get("kind") == "benchmark" and task in r.data.tags["data_folder"])
+    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    return client, parent, children
+
+
+def _task(root, name: str, **data):
+    overrides = {"data": {"dataset": name, "data_dir": str(root / "data"), **data}, "student": str(root / "bert")}
+    return load_task(load_benchmark("glue", "smoke", overrides))
+
+
+def test_single_sentence_task_end_to_end_with_one_teacher_pass(glue):
+    _bench(glue, "glue-sst2")
+    client, parent, runs = _children(glue, "SST-2")
+    expected = {"teacher"} | {f"{m}/seed{s}" for m in ("nokd", "kd", "takd", "annealing", "ta") for s in (0, 1)}
+    assert set(runs) == expected and all(r.info.status == "FINISHED" for r in runs.values())
+    # the teacher was fine-tuned by the suite (AdamW, linear decay to 0 per step: the last epoch's rate is lower)
+    teacher = runs["teacher"]
+    assert teacher.data.tags["trained"] == "true"
+    lrs = [m.value for m in client.get_metric_history(teacher.info.run_id, "lr")]
+    assert lrs[0] == pytest.approx(5e-3) and 0 < lrs[1] < lrs[0]
+    # one teacher pass over the 216 training sentences serves both seeds and every method
+    m = parent.data.metrics
+    assert m["teacher_epochs_computed"] == 1 and m["teacher_forward_images"] == 216
+    assert m["teacher_epochs_cached"] == 5  # KD, TA and Annealing-KD phase 1, 2 seeds: 6 reads, 1 pass
+    assert m["ta_epochs_computed"] == 2  # one pass per seed's TA
+    ann = runs["annealing/seed0"].data.metrics
+    assert {"test_acc", "test_acc_last", "val_acc_best", "phase1.test_acc", "phase2.test_acc"} <= set(ann)
+    table = pd.read_csv(glue / "results" / "glue" / next((glue / "results" / "glue").iterdir()).name / "summary.csv")
+    assert table["run"].tolist() == ["teacher", "ta", "nokd", "kd", "takd", "annealing"]
+
+
+def test_pair_task_with_string_labels_and_no_cache(glue):
+    _bench(glue, "glue-rte", "--no-cache", "--seeds", "0", "--methods", "kd", "annealing")
+    _, parent, runs = _children(glue, "RTE")
+    # without a cache each source makes its own single pass, never one per epoch
+    assert parent.data.metrics["teacher_epochs_computed"] == 2
+    assert runs["kd/seed0"].data.metrics["teacher_forward_images"] == 216
+    task = _task(glue, "glue-rte")
+    with open(glue / "data" / "RTE" / "dev.tsv") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    labels = [["entailment", "not_entailment"].index(r["label"]) for r in rows]
+    assert task.splits["test"].labels.tolist() == labels
+    ids = task.splits["test"].tensors["token_type_ids"][0]
+    assert ids.max() == 1  # two segments: the pair was tokenised as a pair
+
+
+def test_regression_task_one_output_and_correlation_metrics(glue):
+    _bench(glue, "glue-stsb", "--seeds", "0", "--methods", "nokd", "kd", "annealing")
+    _, _, runs = _children(glue, "STS-B")
+    metrics = runs["annealing/seed0"].data.metrics
+    assert {"test_pearson", "test_spearman", "test_corr", "val_corr_best"} <= set(metrics)
+    assert metrics["test_corr"] == pytest.approx((metrics["test_pearson"] + metrics["test_spearman"]) / 2)
+    task = _task(glue, "glue-stsb")
+    assert task.regression and task.selection_metric == "corr" and task.report_metric == "pearson"
+    assert task.splits["train"].labels.dtype == torch.float32
+    model = task.build_model(str(glue / "bert"))
+    inputs, labels = next(task.eval_batches("test", 8))
+    assert model(inputs).shape == (8, 1) and labels.shape == (8,)
+    (folder,) = [p for p in (glue / "results" / "glue").iterdir() if "pearson" in (p / "summary.md").read_text()]
+    assert "| test pearson (selected) |" in (folder / "summary.md").read_text()
+
+
+def test_text_batches_are_pure_in_seed_and_epoch_and_cut_to_the_longest(glue):
+    task = _task(glue, "glue-sst2")
+    first = list(task.train_batches(3, 1, 16))
+    again = list(task.train_batches(3, 1, 16))
+    other = next(task.train_batches(3, 2, 16))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(first, again, strict=True))
+    assert not torch.equal(first[0][0], other[0])
+    assert sorted(torch.cat([idx for idx, _, _ in first]).tolist()) == list(range(task.size("train")))
+    idx, inputs, _ = first[0]
+    assert inputs["input_ids"].shape[1] == int(task.splits["train"].lengths[idx].max())
+    assert inputs["attention_mask"][:, -1].any()  # no all-padding column
+    # the validation split is held out of the training file, the dev file is the test split
+    assert task.size("train") + task.size("val") == N_TRAIN and task.size("test") == N_DEV
+
+
+def test_headerless_cola_and_missing_columns(glue, tmp_path):
+    task = _task(glue, "glue-cola")
+    with open(glue / "data" / "CoLA" / "dev.tsv") as f:
+        labels = [int(line.split("\t")[1]) for line in f]
+    assert task.splits["test"].labels.tolist() == labels
+    assert task.selection_metric == "mcc"
+    (tmp_path / "SST-2").mkdir()
+    for name in ("train.tsv", "dev.tsv"):
+        (tmp_path / "SST-2" / name).write_text("text\tlabel\ngood film\t1\nbad film\t0\n")
+    from akd.errors import AkdError
+
+    cfg = load_benchmark("glue", "smoke", {"data": {"dataset": "glue-sst2", "data_dir": str(tmp_path)}})
+    cfg.student = str(glue / "bert")
+    with pytest.raises(AkdError, match="has no column sentence; it has text, label"):
+        load_task(cfg)
