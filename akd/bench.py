@@ -7,6 +7,7 @@ Flow: config -> data -> plan (akd.plan) -> runs (akd.engine) -> tracking (akd.tr
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from akd.provenance import provenance
 from akd.results import other_data_label, summarize, to_markdown, write_summary
 from akd.runtime import Runtime, setup_runtime
 from akd.store import ModelStore, check_fits, load_checkpoint
+from akd.task_table import tasks_markdown, write_tasks_summary
 from akd.tasks.base import Task, load_task
 from akd.teacher import COUNTER_SUFFIXES, FrozenLogits, forward_totals, freeze
 from akd.tracking import Tracker
@@ -76,9 +78,9 @@ class BenchmarkRunner:
         if self.results_dir is not None:
             label = other_data_label(cfg, task, self.results_dir)
             if label:
-                taken = self.results_dir / cfg.benchmark / cfg.variant
-                self.log(f"{taken} holds results on other data; writing to {taken.parent / label}")
+                taken = cfg.results_folder(self.results_dir)
                 cfg.label = label
+                self.log(f"{taken} holds results on other data; writing to {cfg.results_folder(self.results_dir)}")
         runs = build_plan(cfg, task, self.store)
         self.log(format_plan(cfg, runs, estimate_seconds(cfg, runs, task, rt), task))
         self._preflight(runs, task)
@@ -87,6 +89,7 @@ class BenchmarkRunner:
         if callable(self.tracker):
             self.tracker = self.tracker()
         self.rt, self.task, self.cache = rt, task, cache_for(cfg, self.log)
+        self.reported_metric = task.report_metric
         self.base_tags = {
             "benchmark": cfg.benchmark,
             "profile": cfg.profile,
@@ -135,7 +138,7 @@ class BenchmarkRunner:
             if path and any(not self.store.has(r.key) for r in first_use):  # later: the checked copy is stored
                 check_fits(load_checkpoint(Path(path)), task.build_model(cfg.arch(role)), path)
         if self.results_dir is not None:
-            ensure_writable(self.results_dir / cfg.benchmark / cfg.variant, "results folder")
+            ensure_writable(cfg.results_folder(self.results_dir), "results folder")
         if any(run.kind != "method" for run in runs):
             ensure_writable(self.store.root, "model store")
         if cfg.cache.enabled and any(st.teacher for run in runs for st in run.stages):
@@ -262,5 +265,24 @@ def run_benchmark(
     log=print,
     command: str = "",
 ) -> list[dict[str, Any]]:
-    """Run (or with ``dry_run`` only plan) a benchmark; ``tracker`` may be None for a dry run."""
-    return BenchmarkRunner(cfg, tracker, store, results_dir, log, command).run(dry_run)
+    """Run (or with ``dry_run`` only plan) a benchmark; ``tracker`` may be None for a dry run.
+
+    A benchmark with ``tasks`` runs each task in turn (its own teacher, plan, MLflow parent run and
+    summary in ``<variant>/<task>/``), then writes the table across tasks in ``<variant>/``.
+    """
+    if not cfg.tasks:
+        return BenchmarkRunner(cfg, tracker, store, results_dir, log, command).run(dry_run)
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for task in cfg.tasks:
+        one = copy.deepcopy(cfg)
+        one.data.dataset = task
+        runner = BenchmarkRunner(one, tracker, store, results_dir, log, command)
+        rows += [r | {"task": task, "metric": runner.reported_metric} for r in runner.run(dry_run)]
+        tracker = runner.tracker  # opened once, shared by the tasks
+    if rows:
+        text = tasks_markdown(rows, cfg, time.perf_counter() - started, command)
+        log(text)
+        if results_dir is not None:
+            log(f"Summary across tasks written to {write_tasks_summary(rows, cfg, text, results_dir)}")
+    return rows

@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(bench)
     bench.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the profile's)")
     bench.add_argument("--methods", nargs="+", help="subset of methods (default: the profile's)")
+    bench.add_argument("--tasks", nargs="+", help="datasets to run one after another, e.g. glue-rte glue-mrpc")
     train = sub.add_parser("train", help="one method, one seed (teacher trained or reused as needed)")
     _common(train)
     train.add_argument("--method", required=True, help="nokd, kd, takd or annealing")
@@ -141,6 +142,8 @@ def _config(args: argparse.Namespace):
             overrides["seeds"] = args.seeds
         if args.methods:
             overrides["methods"] = args.methods
+        if args.tasks:
+            overrides["tasks"] = args.tasks
     else:
         overrides["seeds"], overrides["methods"] = [args.seed], [args.method]
     # Anything that changes results makes a variant, so a profile's own summary is never overwritten.

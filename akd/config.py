@@ -130,6 +130,7 @@ class BenchConfig:
     ta_checkpoint: str = ""  # load this instead of training TAKD's teacher assistant
     seeds: list[int] = field(default_factory=lambda: [0])
     methods: list[str] = field(default_factory=lambda: ["nokd", "kd", "takd", "annealing"])
+    tasks: list[str] = field(default_factory=list)  # datasets run one after another; [] = data.dataset alone
     device: str = "auto"
     threads: int = 0  # 0 = torch's default
     deterministic: bool = False
@@ -155,6 +156,11 @@ class BenchConfig:
     def variant(self) -> str:
         """The profile, or ``profile-label`` when settings differ from it."""
         return f"{self.profile}-{self.label}" if self.label else self.profile
+
+    def results_folder(self, root: Path) -> Path:
+        """``root/<benchmark>/<variant>``, and ``/<dataset>`` for one task of a several-task benchmark."""
+        folder = root / self.benchmark / self.variant
+        return folder / self.data.dataset if self.tasks else folder
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

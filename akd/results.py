@@ -21,7 +21,7 @@ import pandas as pd
 
 from akd.config import BenchConfig
 from akd.hashing import atomic_write
-from akd.paper import PAPER_NUMBERS
+from akd.paper import paper_row
 from akd.tasks.base import Task
 
 LABELS = {
@@ -39,7 +39,7 @@ def summarize(rows: list[dict[str, Any]], cfg: BenchConfig, task: Task) -> pd.Da
     m = task.report_metric
     order = ["teacher", "ta", *cfg.methods]
     arch = {"teacher": cfg.teacher, "ta": cfg.ta}
-    paper = PAPER_NUMBERS.get(cfg.paper_table, {})
+    paper = paper_row(cfg.paper_table, cfg.data.dataset)
     out = []
     for name in [n for n in order if n in set(df["run"])]:
         part = df[df["run"] == name]
@@ -140,7 +140,7 @@ def other_data_label(cfg: BenchConfig, task: Task, results_root: Path) -> str | 
     A folder written before fingerprints were recorded counts as made from the default data
     folder: a run that reads another folder goes elsewhere.
     """
-    folder = results_root / cfg.benchmark / cfg.variant
+    folder = cfg.results_folder(results_root)
     recorded = recorded_fingerprint(folder)
     if recorded == task.fingerprint or not (folder / "summary.md").exists():
         return None
@@ -158,7 +158,7 @@ def write_summary(
     results_root: Path,
     task: Task,
 ) -> list[Path]:
-    folder = results_root / cfg.benchmark / cfg.variant
+    folder = cfg.results_folder(results_root)
     csv, md, per_seed = folder / "summary.csv", folder / "summary.md", folder / "runs.csv"
     record = {
         "benchmark": cfg.benchmark,

@@ -35,12 +35,15 @@ def _unique(name: str, values: list) -> None:
 def validate(cfg: BenchConfig) -> None:
     """Raise :class:`AkdError` on the first impossible or nonsensical setting."""
     from akd.cache import DTYPES
-    from akd.paper import PAPER_NUMBERS
+    from akd.paper import known_tables, paper_row
 
     safe_name(cfg.benchmark, "benchmark")
     safe_name(cfg.profile, "profile")
     if cfg.label:
         safe_name(cfg.label, "label")
+    for task in cfg.tasks:
+        TASKS.get(task)  # unknown names: one line listing the known ones
+    _unique("tasks", cfg.tasks)
     unknown = [m for m in cfg.methods if m not in METHODS]
     if unknown or not cfg.methods:
         raise AkdError(f"unknown method {', '.join(unknown) or '(none)'}; choose from: {', '.join(METHODS.names())}")
@@ -51,13 +54,14 @@ def validate(cfg: BenchConfig) -> None:
     for seed in [*cfg.seeds, cfg.teacher_seed]:
         _at_least("every seed", seed, 0)
     _validate_data(cfg)
-    if cfg.paper_table and cfg.paper_table not in PAPER_NUMBERS:
-        raise AkdError(f"paper_table {cfg.paper_table!r} is unknown; choose one of: {', '.join(PAPER_NUMBERS)}")
-    if cfg.paper_table and cfg.paper_table != cfg.data.dataset:
-        raise AkdError(
-            f"paper_table {cfg.paper_table!r} does not match data.dataset {cfg.data.dataset!r}: "
-            "the paper's numbers would stand beside results on other data"
-        )
+    if cfg.paper_table and cfg.paper_table not in known_tables():
+        raise AkdError(f"paper_table {cfg.paper_table!r} is unknown; choose one of: {', '.join(known_tables())}")
+    for dataset in cfg.tasks or [cfg.data.dataset]:
+        if cfg.paper_table and not paper_row(cfg.paper_table, dataset):
+            raise AkdError(
+                f"paper_table {cfg.paper_table!r} has no numbers for {dataset!r}: "
+                "the paper's numbers would stand beside results on other data"
+            )
     if not DEVICE.fullmatch(cfg.device):
         raise AkdError(f"unknown device {cfg.device!r}; use auto, cpu, cuda or cuda:N")
     _at_least("threads", cfg.threads, 0)

@@ -205,7 +205,7 @@ CASES = [
     ("label-climbs-to-profile", ["--label", "/../smoke"], "label '/../smoke' is not a safe name", None),
     ("label-escapes", ["--label", "/../../../../x"], "is not a safe name", None),
     ("benchmark-set", [S, "benchmark=cifar100"], "setting benchmark cannot be changed", None),
-    ("paper-table-of-other-data", [S, "paper_table=cifar100"], "paper_table 'cifar100' does not match", None),
+    ("paper-table-of-other-data", [S, "paper_table=cifar100"], "'cifar100' has no numbers for 'cifar10'", None),
     ("benchmark-path", ["<replace>", "bench", "../cifar10"], "benchmark '../cifar10' is not a safe name", None),
     ("profile-unknown", ["--profile", "../x"], "has no profile '../x'", None),
     ("benchmark-toml-broken", [], "is not valid TOML", broken_toml),

@@ -139,3 +139,61 @@ def test_headerless_cola_and_missing_columns(glue, tmp_path):
     cfg.student = str(glue / "bert")
     with pytest.raises(AkdError, match="has no column sentence; it has text, label"):
         load_task(cfg)
+
+
+def test_several_tasks_make_one_table_with_paired_seed_differences(glue):
+    _bench(glue, "glue-sst2", "--tasks", "glue-sst2", "glue-rte", "--methods", "nokd", "annealing", "--label", "two")
+    folder = glue / "results" / "glue" / "smoke-two"
+    assert (folder / "glue-sst2" / "summary.md").is_file() and (folder / "glue-rte" / "summary.md").is_file()
+    runs = pd.read_csv(folder / "runs.csv")
+    table = pd.read_csv(folder / "summary.csv").set_index("run")
+    for task in ("glue-sst2", "glue-rte"):
+        per_task = pd.read_csv(folder / task / "runs.csv")
+        assert table.loc["annealing", f"{task}_mean"] == pytest.approx(
+            per_task[per_task["run"] == "annealing"]["test_acc"].mean(), abs=1e-3
+        )
+        # the paper's DistilRoBERTa numbers stand beside each task (SST-2 92.5 / 93.11, RTE 67.9 / 73.64)
+    assert table.loc["nokd", "glue-sst2_paper"] == 92.5 and table.loc["annealing", "glue-rte_paper"] == 73.64
+    means = [table.loc["nokd", f"{t}_mean"] for t in ("glue-sst2", "glue-rte")]
+    assert table.loc["nokd", "score"] == pytest.approx(sum(means) / 2, abs=1e-3)
+    text = (folder / "summary.md").read_text()
+    rte = runs[runs["task"] == "glue-rte"].set_index(["run", "seed"])["test_acc"]
+    diffs = [rte[("annealing", s)] - rte[("nokd", s)] for s in (0, 1)]
+    assert f"- glue-rte, vs No-KD: {diffs[0]:+.2f}, {diffs[1]:+.2f}" in text
+    assert "| run | model | glue-sst2 (acc) | glue-rte (acc) | score |" in text
+
+
+def test_movie_sentences_become_two_glue_layout_tasks(tmp_path):
+    from akd.tasks.movies import prepare
+
+    raw = tmp_path / "glue_mini" / "raw"
+    raw.mkdir(parents=True)
+    scores = [2.3, -0.6, 0.2, -3.1, 1.0, -0.4, 0.9, -2.0, 3.5, 0.0, -1.2, 2.8]
+    lines = [f"{i + 1}\t{v}\tsentence number {i} ''quoted''" for i, v in enumerate(scores)]
+    (raw / "movieReviewSnippets_GroundTruth.txt").write_bytes("\r\n".join(lines).encode())
+    base = prepare(tmp_path, log=lambda *_: None)
+    sst, score = _rows(base / "MOVIES-SST2"), _rows(base / "MOVIES-SCORE")
+    assert len(score) == 12 and len(_lines(base / "MOVIES-SCORE" / "dev.tsv")) == 1  # a tenth held out
+    kept = {f"sentence number {i} ''quoted''": int(v > 0) for i, v in enumerate(scores) if abs(v) >= 0.5}
+    assert {s: int(y) for s, y in sst} == kept  # |score| < 0.5 dropped, label = score > 0
+    assert sorted(float(v) for _, v in score) == sorted(scores)
+
+
+def _lines(path) -> list[str]:
+    return path.read_text().splitlines()[1:]
+
+
+def _rows(folder) -> list[list[str]]:
+    return [line.split("\t") for split in ("train", "dev") for line in _lines(folder / f"{split}.tsv")]
+
+
+def test_movie_files_are_shuffled_so_subsets_are_random_samples(tmp_path):
+    from akd.tasks.movies import prepare
+
+    raw = tmp_path / "glue_mini" / "raw"
+    raw.mkdir(parents=True)
+    scores = [2.0] * 50 + [-2.0] * 50  # the source lists positives first
+    lines = [f"{i + 1}\t{v}\tsnippet {i}" for i, v in enumerate(scores)]
+    (raw / "movieReviewSnippets_GroundTruth.txt").write_text("\n".join(lines))
+    labels = [line.split("\t")[1] for line in _lines(prepare(tmp_path) / "MOVIES-SST2" / "train.tsv")]
+    assert 10 <= labels[:30].count("1") <= 20  # the first 30 lines are a mixture, not 30 positives
