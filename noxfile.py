@@ -41,7 +41,8 @@ def _bench(session: nox.Session, benchmark: str, default_profile: str, defaults:
         args = ["--profile", default_profile, *args]
     if defaults and defaults[0] not in args:
         args += defaults
-    session.run(str(_bin(session) / "akd"), "bench", benchmark, *args, external=True)
+    # `python -m` from this folder: the checkout's own code runs, even with a .venv shared by checkouts
+    session.run(str(_bin(session) / "python"), "-m", "akd.cli", "bench", benchmark, *args, external=True)
 
 
 @nox.session
