@@ -18,6 +18,7 @@ import akd.models  # noqa: F401  (registers the CIFAR ResNets and plain CNNs)
 import akd.tasks.glue  # noqa: F401  (registers glue-cola ... glue-rte)
 import akd.tasks.image  # noqa: F401  (registers cifar10, cifar100, fashion_mnist)
 import akd.tasks.movies  # noqa: F401  (registers movies-sst2, movies-score and the minilm ladder)
+import akd.tasks.user  # noqa: F401  (registers "user": a dataset declared in a benchmark file)
 import baselines  # noqa: F401  (registers nokd, kd, takd)
 from akd.errors import AkdError
 from akd.registry import IMAGE_MODELS, METHODS, TASKS

@@ -114,6 +114,36 @@ class CacheConfig:
 
 
 @dataclass
+class TaskDecl:
+    """A dataset of your own, declared in a benchmark file's ``[task]`` table (akd.tasks.user).
+
+    ``kind = "text"``: TSV files in GLUE's layout (``texts`` names the sentence column or the two
+    of a pair, ``label`` the label column; ``num_labels = 1`` for regression). ``kind = "images"``:
+    torchvision's ImageFolder layout (``train``/``test`` are folders of class folders) or IDX files
+    (``train``/``test`` the image files, ``train_labels``/``test_labels`` the label files);
+    normalisation from ``mean``/``std`` (0..1 scale, one per channel) or computed on the training split.
+    """
+
+    kind: str = ""  # "" (none), "text" or "images"
+    folder: str = ""  # relative paths are relative to the benchmark file
+    train: str = ""
+    test: str = ""
+    train_labels: str = ""
+    test_labels: str = ""
+    texts: list[str] = field(default_factory=lambda: ["sentence"])
+    label: str = "label"
+    num_labels: int = 2
+    label_names: list[str] = field(default_factory=list)  # labels written as strings, in index order
+    header: bool = True  # text: the files' first line names the columns
+    column_names: list[str] = field(default_factory=list)  # text files without a header line
+    metrics: list[str] = field(default_factory=lambda: ["acc"])
+    selection: str = ""  # "" = the first metric
+    report: str = ""  # "" = the selection metric
+    mean: list[float] = field(default_factory=list)
+    std: list[float] = field(default_factory=list)
+
+
+@dataclass
 class BenchConfig:
     benchmark: str = "custom"
     profile: str = "custom"
@@ -143,6 +173,7 @@ class BenchConfig:
     takd: TAKDConfig = field(default_factory=TAKDConfig)
     annealing: AnnealingConfig = field(default_factory=AnnealingConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    task: TaskDecl = field(default_factory=TaskDecl)  # a dataset of your own (data.dataset = "user")
 
     def arch(self, role: str) -> str:
         """The model name of a role: ``teacher``, ``ta`` or ``student``."""
@@ -195,6 +226,8 @@ def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
                 raise AkdError(f"setting {where}{key} must be a table")
             _apply(current, value, f"{where}{key}.")
         else:
+            if isinstance(current, list) and not current:  # an empty default: the annotation gives the type
+                current = [0.0] if "float" in str(fields[key].type) else [""]
             setattr(obj, key, _coerce(value, current, f"{where}{key}"))
 
 
@@ -268,11 +301,25 @@ def list_benchmarks() -> list[str]:
     return sorted(p.stem for p in BENCHMARK_DIR.glob("*.toml"))
 
 
-def read_benchmark_file(name: str) -> dict[str, Any]:
+def benchmark_path(name: str) -> Path:
+    """``benchmarks/NAME.toml``, or the file itself when ``name`` is a path ending in ``.toml``."""
+    if name.endswith(".toml"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise AkdError(f"benchmark file {path} does not exist")
+        safe_name(path.stem, "benchmark file name")  # it names the results folder
+        return path
     safe_name(name, "benchmark")
     path = BENCHMARK_DIR / f"{name}.toml"
     if not path.exists():
-        raise AkdError(f"unknown benchmark {name!r}; choose one of: {', '.join(list_benchmarks())}")
+        raise AkdError(
+            f"unknown benchmark {name!r}; choose one of: {', '.join(list_benchmarks())}, or give a path to a .toml file"
+        )
+    return path
+
+
+def read_benchmark_file(name: str) -> dict[str, Any]:
+    path = benchmark_path(name)
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
@@ -286,10 +333,15 @@ def load_benchmark(name: str, profile: str, overrides: dict[str, Any] | None = N
     from akd.validation import validate
 
     spec = read_benchmark_file(name)
+    path = benchmark_path(name)
     profiles = spec.get("profiles", {})
     if not isinstance(profiles, dict) or profile not in profiles or not isinstance(profiles[profile], dict):
         raise AkdError(f"benchmark {name!r} has no profile {profile!r}; choose one of: {', '.join(profiles)}")
-    cfg = BenchConfig(benchmark=name, profile=safe_name(profile, "profile"))
+    cfg = BenchConfig(benchmark=path.stem, profile=safe_name(profile, "profile"))
+    if "task" in spec:  # a dataset of the user's own: its folder is relative to the file
+        _apply(cfg, {"task": spec["task"], "data": {"dataset": "user"}}, "")
+        if cfg.task.folder and not Path(cfg.task.folder).expanduser().is_absolute():
+            cfg.task.folder = str((path.parent / cfg.task.folder).resolve())
     _apply(cfg, spec.get("defaults", {}), "")
     _apply(cfg, {k: v for k, v in profiles[profile].items() if k != "about"}, "")
     _apply(cfg, overrides or {}, "")

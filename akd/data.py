@@ -144,6 +144,26 @@ def _fingerprint(*tensors: torch.Tensor) -> str:
 def load_data(cfg: DataConfig, device: torch.device | str = "cpu") -> SplitData:
     """Load ``cfg.dataset``, hold out the validation split, subset if asked, move to ``device``."""
     train_full, test, source = _load_raw(cfg)
+    if cfg.official_cifar10_stats and cfg.dataset == "cifar10":
+        mean, std = OFFICIAL_CIFAR_STATS
+    else:
+        mean, std = STATS[cfg.dataset]
+    return assemble(cfg, train_full, test, (mean, std), NUM_CLASSES[cfg.dataset], source, device)
+
+
+def assemble(
+    cfg: DataConfig,
+    train_full: Split,
+    test: Split,
+    stats: tuple[tuple[float, ...], tuple[float, ...]],
+    num_classes: int,
+    source: Path,
+    device: torch.device | str = "cpu",
+) -> SplitData:
+    """Check the sizes, hold out the validation split (fixed ``split_seed``), subset, move to ``device``.
+
+    ``stats`` are the per-channel mean and std on the 0..1 scale.
+    """
     check_sizes(cfg, len(train_full), len(test))
     n = len(train_full)
     gen = torch.Generator().manual_seed(cfg.split_seed)
@@ -161,22 +181,25 @@ def load_data(cfg: DataConfig, device: torch.device | str = "cpu") -> SplitData:
         test = Split(test.images[: cfg.test_subset], test.labels[: cfg.test_subset])
     if cfg.selection == "test":
         val = test
-    if cfg.official_cifar10_stats and cfg.dataset == "cifar10":
-        mean, std = OFFICIAL_CIFAR_STATS
-    else:
-        mean, std = STATS[cfg.dataset]
     as_255 = lambda v: torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1) * 255  # noqa: E731
     dev = torch.device(device)
+    mean, std = stats
     return SplitData(
         train=train.to(dev),
         val=val.to(dev),
         test=test.to(dev),
-        num_classes=NUM_CLASSES[cfg.dataset],
+        num_classes=num_classes,
         mean=as_255(mean).to(dev),
         std=as_255(std).to(dev),
         fingerprint=_fingerprint(train.images, train.labels, val.images, val.labels, test.images, test.labels),
-        source=str(source.resolve()),
+        source=str(Path(source).resolve()),
     )
+
+
+def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images [N, C, H, W], on the 0..1 scale."""
+    x = images.double() / 255
+    return tuple(x.mean(dim=(0, 2, 3)).tolist()), tuple(x.std(dim=(0, 2, 3)).tolist())
 
 
 # ---------------------------------------------------------------- per-epoch plan and augmentation

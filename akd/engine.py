@@ -171,6 +171,8 @@ def train_stage(
         if on_epoch is not None:
             on_epoch(record)
     bar.close()
+    if not history:  # zero epochs: a model used as it is (a fine-tuned teacher), measured once
+        val = best_val = evaluate(model, task, "val", optim_cfg.eval_batch_size, rt)
     test_last = evaluate(model, task, "test", optim_cfg.eval_batch_size, rt)
     model.load_state_dict(best_state)  # the stage hands on its selected checkpoint
     test_best = evaluate(model, task, "test", optim_cfg.eval_batch_size, rt)

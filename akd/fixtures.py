@@ -59,7 +59,7 @@ def _sentence(rng: np.random.Generator, polar: tuple[str, ...], n: int = 5) -> l
 
 
 def write_glue(root: Path, n_train: int, n_dev: int, seed: int = 0) -> None:
-    """SST-2, CoLA (no header line), RTE (string labels) and STS-B (float scores) folders in GLUE's
+    """SST-2, CoLA (no header line), RTE (string labels), MRPC and STS-B (float scores) folders in GLUE's
     classic TSV layout, with learnable labels: sentiment words decide SST-2 and CoLA, whether the
     hypothesis' words all occur in the premise decides RTE, word overlap sets the STS-B score."""
     rng = np.random.default_rng(seed)
@@ -86,6 +86,8 @@ def write_glue(root: Path, n_train: int, n_dev: int, seed: int = 0) -> None:
             overlap = len(set(premise) & set(other)) / len(set(premise) | set(other))
             sts.append([str(i), "g", "f", "y", "s", "s", " ".join(premise), " ".join(other), f"{5 * overlap:.3f}"])
         write("RTE", split, "index\tsentence1\tsentence2\tlabel", rte)
+        mrpc = [[str(int(r[3] == "entailment")), r[0], r[0], r[1], r[2]] for r in rte]
+        write("MRPC", split, "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", mrpc)
         header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsentence1\tsentence2\tscore"
         write("STS-B", split, header, sts)
 

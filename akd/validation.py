@@ -66,7 +66,8 @@ def validate(cfg: BenchConfig) -> None:
         raise AkdError(f"unknown device {cfg.device!r}; use auto, cpu, cuda or cuda:N")
     _at_least("threads", cfg.threads, 0)
     _validate_methods(cfg)
-    for name in ("teacher_epochs", "ta_epochs", "student_epochs"):
+    _at_least("teacher_epochs (0 = use the named teacher as it is)", cfg.teacher_epochs, 0)
+    for name in ("ta_epochs", "student_epochs"):
         _at_least(name, getattr(cfg, name), 1)
     for role in ("teacher", "ta"):
         path = getattr(cfg, f"{role}_checkpoint")

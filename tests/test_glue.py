@@ -197,3 +197,13 @@ def test_movie_files_are_shuffled_so_subsets_are_random_samples(tmp_path):
     (raw / "movieReviewSnippets_GroundTruth.txt").write_text("\n".join(lines))
     labels = [line.split("\t")[1] for line in _lines(prepare(tmp_path) / "MOVIES-SST2" / "train.tsv")]
     assert 10 <= labels[:30].count("1") <= 20  # the first 30 lines are a mixture, not 30 positives
+
+
+def test_a_named_teacher_can_be_used_as_it_is(glue):
+    """teacher_epochs = 0: a fine-tuned teacher is evaluated and distilled from, never trained."""
+    _bench(glue, "glue-mrpc", "--set", "teacher_epochs=0", "--methods", "kd", "--seeds", "0")
+    client, _, runs = _children(glue, "MRPC")
+    teacher = runs["teacher"]
+    assert client.get_metric_history(teacher.info.run_id, "train_loss") == []
+    assert {"test_f1", "test_acc", "val_f1_best"} <= set(teacher.data.metrics)
+    assert runs["kd/seed0"].data.metrics["teacher_forward_images"] == 216
