@@ -102,10 +102,12 @@ class StageResult:
     selection_metric: str
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    extra: dict[str, Metrics] = field(default_factory=dict)  # extra reported splits, at the selected epoch
 
     def metrics(self) -> dict[str, float]:
         """The stage's flat record (see :func:`stage_metrics`), its selected epoch and its time."""
         record = stage_metrics(self.test, self.test_last, self.val_best, self.val_last)
+        record |= {f"{split}_{m}": v for split, metrics in self.extra.items() for m, v in metrics.items()}
         return record | {"best_epoch": float(self.best_epoch), "train_seconds": self.seconds}
 
 
@@ -176,6 +178,7 @@ def train_stage(
     test_last = evaluate(model, task, "test", optim_cfg.eval_batch_size, rt)
     model.load_state_dict(best_state)  # the stage hands on its selected checkpoint
     test_best = evaluate(model, task, "test", optim_cfg.eval_batch_size, rt)
+    extra = {split: evaluate(model, task, split, optim_cfg.eval_batch_size, rt) for split in task.extra_test_splits}
     return StageResult(
         best_state=best_state,
         best_epoch=best_epoch,
@@ -186,4 +189,5 @@ def train_stage(
         selection_metric=key,
         history=history,
         seconds=time.perf_counter() - start,
+        extra=extra,
     )

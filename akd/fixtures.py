@@ -59,7 +59,8 @@ def _sentence(rng: np.random.Generator, polar: tuple[str, ...], n: int = 5) -> l
 
 
 def write_glue(root: Path, n_train: int, n_dev: int, seed: int = 0) -> None:
-    """SST-2, CoLA (no header line), RTE (string labels), MRPC and STS-B (float scores) folders in GLUE's
+    """SST-2, CoLA (no header line), RTE (string labels), MRPC, MNLI (three labels, matched and
+    mismatched dev files) and STS-B (float scores) folders in GLUE's
     classic TSV layout, with learnable labels: sentiment words decide SST-2 and CoLA, whether the
     hypothesis' words all occur in the premise decides RTE, word overlap sets the STS-B score."""
     rng = np.random.default_rng(seed)
@@ -88,6 +89,11 @@ def write_glue(root: Path, n_train: int, n_dev: int, seed: int = 0) -> None:
         write("RTE", split, "index\tsentence1\tsentence2\tlabel", rte)
         mrpc = [[str(int(r[3] == "entailment")), r[0], r[0], r[1], r[2]] for r in rte]
         write("MRPC", split, "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", mrpc)
+        nli = ("entailment", "neutral", "contradiction")
+        mnli = [[r[0], "g", r[1], r[2], nli[0] if r[3] == "entailment" else nli[1 + i % 2]] for i, r in enumerate(rte)]
+        names = ("dev_matched.tsv", "dev_mismatched.tsv") if split == "dev.tsv" else (split,)
+        for name in names:
+            write("MNLI", name, "index\tgenre\tsentence1\tsentence2\tgold_label", mnli)
         header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsentence1\tsentence2\tscore"
         write("STS-B", split, header, sts)
 

@@ -207,3 +207,13 @@ def test_a_named_teacher_can_be_used_as_it_is(glue):
     assert client.get_metric_history(teacher.info.run_id, "train_loss") == []
     assert {"test_f1", "test_acc", "val_f1_best"} <= set(teacher.data.metrics)
     assert runs["kd/seed0"].data.metrics["teacher_forward_images"] == 216
+
+
+def test_mnli_reports_matched_and_mismatched(glue):
+    _bench(glue, "glue-mnli", "--methods", "nokd", "--seeds", "0")
+    _, _, runs = _children(glue, "MNLI")
+    metrics = runs["nokd/seed0"].data.metrics
+    assert {"test_acc", "test_mm_acc"} <= set(metrics)
+    task = _task(glue, "glue-mnli")
+    assert task.num_outputs == 3 and task.extra_test_splits == ("test_mm",) and task.size("test_mm") == N_DEV
+    assert set(task.splits["test"].labels.tolist()) <= {0, 1, 2}

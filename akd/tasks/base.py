@@ -23,7 +23,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,7 +33,7 @@ from akd.errors import AkdError
 from akd.registry import TASKS
 from akd.tasks.metrics import Metric
 
-SplitName = Literal["train", "val", "test"]
+SplitName = str  # "train", "val", "test", or one of a task's extra_test_splits
 Inputs = Any  # a tensor, or a dict of tensors: whatever the task's models take
 TrainBatch = tuple[torch.Tensor, Inputs, torch.Tensor]  # (sample indices, inputs, labels)
 
@@ -43,6 +43,7 @@ class Task(ABC):
     num_outputs: int  # classes, or 1 for a regression task
     metrics_fns: dict[str, Metric]  # name -> metric; every one is reported
     selection_metric: str  # the metric every best-epoch decision maximises
+    extra_test_splits: tuple[str, ...] = ()  # more reported splits (MNLI's mismatched dev set), never selected on
     fingerprint: str  # identifies the exact data and split
     source: str  # where the data were read from
 

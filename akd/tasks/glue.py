@@ -5,8 +5,9 @@ script writes (``DIR/SST-2/train.tsv``, ``DIR/SST-2/dev.tsv``, ...; also ``DIR/g
 When the folder is not there, the task is read from the hub's ``nyu-mll/glue`` (Parquet; needs
 internet once, then ``datasets``' cache). GLUE's test labels are hidden, so the dev set is the
 reported test split and the validation split is held out of the training set. MNLI is reported on
-dev-matched. STS-B is a regression (one output, MSE); its checkpoints are selected on
-(Pearson + Spearman) / 2 as in the official code, and Pearson is reported.
+dev-matched (``test_acc``) and dev-mismatched (``test_mm_acc``). STS-B is a regression (one output,
+MSE); its checkpoints are selected on (Pearson + Spearman) / 2 as in the official code, and Pearson
+is reported.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class GlueTask:
     spec: TextSpec
     folder: str  # the classic layout's folder name
     test_file: str = "dev.tsv"
+    extra_files: tuple[tuple[str, str], ...] = ()  # further reported splits: (name, file)
+    hub_extra: tuple[tuple[str, str], ...] = ()  # the same on the hub: (name, hub split)
     column_names: tuple[str, ...] = ()  # for a file without a header line (CoLA)
     hub_columns: tuple[tuple[str, str], ...] = ()  # hub column -> the TSV's column name
 
@@ -63,6 +66,8 @@ GLUE: dict[str, GlueTask] = {
         ),
         "MNLI",
         test_file="dev_matched.tsv",
+        extra_files=(("test_mm", "dev_mismatched.tsv"),),
+        hub_extra=(("test_mm", "validation_mismatched"),),
         hub_columns=(("premise", "sentence1"), ("hypothesis", "sentence2"), ("label", "gold_label")),
     ),
     "qnli": GlueTask(TextSpec("qnli", ("question", "sentence"), "label", 2, label_names=NLI), "QNLI"),
@@ -86,11 +91,13 @@ def glue_source(name: str, data_dir: str) -> TextSource:
         hub_columns = dict(task.hub_columns)
         if task.spec.label_names:  # the hub's labels are already indices
             hub_columns["label"] = "label_index"
-        return TextSource(hub=("nyu-mll/glue", name, HUB_TEST_SPLIT.get(name, "validation")), hub_columns=hub_columns)
+        hub = ("nyu-mll/glue", name, HUB_TEST_SPLIT.get(name, "validation"))
+        return TextSource(hub=hub, hub_columns=hub_columns, hub_extra=dict(task.hub_extra))
     options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE, "keep_default_na": False}
     if task.column_names:
         options |= {"header": None, "names": list(task.column_names)}
     files = {"train": str(folder / "train.tsv"), "test": str(folder / task.test_file)}
+    files |= {split: str(folder / file) for split, file in task.extra_files if (folder / file).is_file()}
     return TextSource(data_files=files, csv_options=options)
 
 

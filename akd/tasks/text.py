@@ -111,7 +111,16 @@ def _fingerprint(*splits: Tokens) -> str:
 
 
 class TextTask(Task):
-    def __init__(self, spec: TextSpec, cfg: DataConfig, train_full: Tokens, test: Tokens, source: str, tokenizer: str):
+    def __init__(
+        self,
+        spec: TextSpec,
+        cfg: DataConfig,
+        train_full: Tokens,
+        test: Tokens,
+        source: str,
+        tokenizer: str,
+        extra: dict[str, Tokens] | None = None,
+    ):
         self.spec, self.cfg, self.name, self.source = spec, cfg, spec.name, source
         self.tokenizer = tokenizer
         self.num_outputs = spec.num_labels
@@ -134,6 +143,8 @@ class TextTask(Task):
         }
         if cfg.selection == "test":
             self.splits["val"] = test
+        self.splits |= extra or {}
+        self.extra_test_splits = tuple(extra or {})
         self.fingerprint = _fingerprint(*self.splits.values())
 
     def to(self, device: torch.device) -> TextTask:
@@ -191,14 +202,15 @@ class TextTask(Task):
 class TextSource:
     """Where a text task's files are: local data files, or a hub dataset."""
 
-    data_files: dict[str, str] = field(default_factory=dict)  # {"train": path, "test": path}
+    data_files: dict[str, str] = field(default_factory=dict)  # {"train": path, "test": path, more test splits}
     csv_options: dict[str, Any] = field(default_factory=dict)
     hub: tuple[str, str, str] = ()  # (path, config name, evaluation split)
+    hub_extra: dict[str, str] = field(default_factory=dict)  # our split name -> a further hub evaluation split
     hub_columns: dict[str, str] = field(default_factory=dict)  # hub column -> spec column
 
 
-def read_splits(source: TextSource) -> tuple[Any, Any, str]:
-    """(train, evaluation) ``datasets.Dataset`` objects and where they came from."""
+def read_splits(source: TextSource) -> tuple[dict[str, Any], str]:
+    """``datasets.Dataset`` objects by split ("train", "test", extra test splits), and where they came from."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -208,25 +220,26 @@ def read_splits(source: TextSource) -> tuple[Any, Any, str]:
         except Exception as exc:  # pandas and pyarrow raise many types for a malformed file
             files = ", ".join(source.data_files.values())
             raise AkdError(f"cannot read {files} as tab-separated text ({type(exc).__name__}: {exc})") from None
-        return loaded["train"], loaded["test"], str(next(iter(source.data_files.values())).rsplit("/", 1)[0])
+        return dict(loaded), str(next(iter(source.data_files.values())).rsplit("/", 1)[0])
     path, name, test_split = source.hub
     loaded = datasets.load_dataset(path, name)
     if source.hub_columns:
         loaded = loaded.rename_columns({k: v for k, v in source.hub_columns.items() if k != v})
-    return loaded["train"], loaded[test_split], f"hub:{path}/{name}"
+    splits = {"train": loaded["train"], "test": loaded[test_split]}
+    return splits | {ours: loaded[theirs] for ours, theirs in source.hub_extra.items()}, f"hub:{path}/{name}"
 
 
 def load_text_task(cfg: BenchConfig, spec: TextSpec, source: TextSource, device: torch.device) -> TextTask:
     tokenizer_name = cfg.data.tokenizer or cfg.student
     tokenizer = load_tokenizer(tokenizer_name)
-    train_ds, test_ds, where = read_splits(source)
-    for part, ds in (("training", train_ds), ("evaluation", test_ds)):
+    datasets, where = read_splits(source)
+    for part, ds in datasets.items():
         missing = [c for c in (*spec.texts, spec.label) if c not in ds.column_names]
         if missing:
             raise AkdError(
                 f"{spec.name}: the {part} file has no column {', '.join(missing)}; it has {', '.join(ds.column_names)}"
             )
-    train = tokenize(train_ds, spec, tokenizer, cfg.data.max_length)
-    test = tokenize(test_ds, spec, tokenizer, cfg.data.max_length)
+    tokens = {part: tokenize(ds, spec, tokenizer, cfg.data.max_length) for part, ds in datasets.items()}
+    train, test = tokens.pop("train"), tokens.pop("test")
     check_sizes(cfg.data, len(train), len(test))
-    return TextTask(spec, cfg.data, train, test, where, tokenizer_name).to(device)
+    return TextTask(spec, cfg.data, train, test, where, tokenizer_name, tokens).to(device)
