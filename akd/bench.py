@@ -18,8 +18,9 @@ from torch import nn
 
 from akd.cache import LogitCache, default_cache_dir
 from akd.config import BenchConfig, flatten
-from akd.engine import StageResult, evaluate, stage_metrics, train_stage
-from akd.hashing import derive_seed
+from akd.engine import StageResult, evaluate, predict, stage_metrics, train_stage
+from akd.errors import AkdError
+from akd.hashing import atomic_write, derive_seed
 from akd.plan import Run, build_plan, estimate_seconds, format_plan
 from akd.provenance import provenance
 from akd.results import other_data_label, summarize, to_markdown, write_summary
@@ -137,6 +138,8 @@ class BenchmarkRunner:
             first_use = [r for r in runs if r.kind != "method" and r.stages[0].trains == role]
             if path and any(not self.store.has(r.key) for r in first_use):  # later: the checked copy is stored
                 check_fits(load_checkpoint(Path(path)), task.build_model(cfg.arch(role)), path)
+        if cfg.submission and not task.submission_files:
+            raise AkdError(f"--glue-submission: {task.name} has no unlabelled test split to predict (GLUE tasks do)")
         if self.results_dir is not None:
             ensure_writable(cfg.results_folder(self.results_dir), "results folder")
         if any(run.kind != "method" for run in runs):
@@ -254,6 +257,17 @@ class BenchmarkRunner:
         # the run's selected epoch counts every stage's epochs; its time covers every stage
         whole = {"best_epoch": float(offset + result.best_epoch), "train_seconds": seconds}
         self._finish(run_id, run, result.metrics() | extra | whole, history, run.method)
+        if cfg.submission:
+            self._write_submission(run, model)
+
+    def _write_submission(self, run: Run, model: nn.Module) -> None:
+        """The GLUE server's prediction files of this method and seed's student, beside the summary."""
+        root = self.results_dir if self.results_dir is not None else Path("results")
+        folder = self.cfg.results_folder(root) / "submission" / f"{run.method}-seed{run.seed}"
+        for split, file in self.task.submission_files.items():
+            outputs, _ = predict(model, self.task, split, self.cfg.optim.eval_batch_size, self.rt)
+            atomic_write(folder / file, self.task.submission_text(split, outputs))
+        self.log(f"{run.name}: GLUE server files written to {folder}")
 
 
 def run_benchmark(

@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the profile's)")
     bench.add_argument("--methods", nargs="+", help="subset of methods (default: the profile's)")
     bench.add_argument("--tasks", nargs="+", help="datasets to run one after another, e.g. glue-rte glue-mrpc")
+    bench.add_argument(
+        "--glue-submission", action="store_true", help="also write the GLUE server's test-set prediction files"
+    )
     train = sub.add_parser("train", help="one method, one seed (teacher trained or reused as needed)")
     _common(train)
     train.add_argument("--method", required=True, help="nokd, kd, takd or annealing")
@@ -144,6 +147,8 @@ def _config(args: argparse.Namespace):
             overrides["methods"] = args.methods
         if args.tasks:
             overrides["tasks"] = args.tasks
+        if args.glue_submission:
+            overrides["submission"] = True
     else:
         overrides["seeds"], overrides["methods"] = [args.seed], [args.method]
     # Anything that changes results makes a variant, so a profile's own summary is never overwritten.

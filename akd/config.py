@@ -30,6 +30,7 @@ MACHINE_SETTINGS = (
     "cache.enabled",
     "cache.dir",
     "cache.max_gb",
+    "submission",
 )
 
 
@@ -167,6 +168,7 @@ class BenchConfig:
     channels_last: bool = True  # NHWC layout: faster on these CPUs and on GPUs (akd.runtime)
     amp: bool = True  # bf16 autocast on CUDA; never used on CPU
     compile: bool = False  # torch.compile the trained and the frozen models
+    submission: bool = False  # GLUE: also write the GLUE server's prediction files for each method and seed
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     kd: KDConfig = field(default_factory=KDConfig)

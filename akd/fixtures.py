@@ -75,6 +75,8 @@ def write_glue(root: Path, n_train: int, n_dev: int, seed: int = 0) -> None:
         labels = rng.integers(0, 2, n)
         sst = [[" ".join(_sentence(rng, GOOD if y else BAD)), str(y)] for y in labels]
         write("SST-2", split, "sentence\tlabel", sst)
+        if split == "dev.tsv":  # GLUE's unlabelled test file: an index column and the sentence
+            write("SST-2", "test.tsv", "index\tsentence", [[str(i), s] for i, (s, _) in enumerate(sst)])
         write("CoLA", split, None, [["src", str(y), "*" if not y else "", s] for s, y in sst])
         rte, sts = [], []
         for i in range(n):

@@ -217,3 +217,18 @@ def test_mnli_reports_matched_and_mismatched(glue):
     task = _task(glue, "glue-mnli")
     assert task.num_outputs == 3 and task.extra_test_splits == ("test_mm",) and task.size("test_mm") == N_DEV
     assert set(task.splits["test"].labels.tolist()) <= {0, 1, 2}
+
+
+def test_glue_server_submission_files_on_request(glue, tmp_path, capsys):
+    _bench(glue, "glue-sst2", "--glue-submission", "--methods", "kd", "--seeds", "0", "--label", "sub")
+    lines = (glue / "results" / "glue" / "smoke-sub" / "submission" / "kd-seed0" / "SST-2.tsv").read_text().splitlines()
+    assert lines[0] == "index\tprediction" and len(lines) == 1 + N_DEV
+    assert [line.split("\t")[0] for line in lines[1:]] == [str(i) for i in range(N_DEV)]
+    assert {line.split("\t")[1] for line in lines[1:]} <= {"0", "1"}
+    # an image task has no server files: refused before anything runs
+    from tests.conftest import SMOKE_SIZES, write_cifar
+
+    write_cifar(tmp_path, "cifar10", **SMOKE_SIZES)
+    args = ["bench", "cifar10", "--profile", "smoke", "--data-dir", str(tmp_path), "--glue-submission", "--dry-run"]
+    assert main([*args, "--results-dir", str(tmp_path / "results"), "--store-dir", str(tmp_path / "store")]) == 2
+    assert "has no unlabelled test split" in capsys.readouterr().err

@@ -44,6 +44,7 @@ class Task(ABC):
     metrics_fns: dict[str, Metric]  # name -> metric; every one is reported
     selection_metric: str  # the metric every best-epoch decision maximises
     extra_test_splits: tuple[str, ...] = ()  # more reported splits (MNLI's mismatched dev set), never selected on
+    submission_files: dict[str, str] = {}  # unlabelled split -> the benchmark server's file name (GLUE)
     fingerprint: str  # identifies the exact data and split
     source: str  # where the data were read from
 
@@ -86,6 +87,10 @@ class Task(ABC):
 
     def describe(self) -> str:
         return f"{self.name} read from {self.source or '?'} (fingerprint {self.fingerprint})"
+
+    def submission_text(self, split: str, outputs: torch.Tensor) -> str:
+        """A benchmark server's prediction file for an unlabelled split (see ``submission_files``)."""
+        raise NotImplementedError(f"{self.name} has no server submission format")
 
     def metrics(self, outputs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
         return {name: fn(outputs, labels) for name, fn in self.metrics_fns.items()}

@@ -34,6 +34,8 @@ class GlueTask:
     test_file: str = "dev.tsv"
     extra_files: tuple[tuple[str, str], ...] = ()  # further reported splits: (name, file)
     hub_extra: tuple[tuple[str, str], ...] = ()  # the same on the hub: (name, hub split)
+    # the unlabelled test splits the GLUE server scores: (split, file, hub split, server file name)
+    server: tuple[tuple[str, str, str, str], ...] = ()
     column_names: tuple[str, ...] = ()  # for a file without a header line (CoLA)
     hub_columns: tuple[tuple[str, str], ...] = ()  # hub column -> the TSV's column name
 
@@ -68,12 +70,20 @@ GLUE: dict[str, GlueTask] = {
         test_file="dev_matched.tsv",
         extra_files=(("test_mm", "dev_mismatched.tsv"),),
         hub_extra=(("test_mm", "validation_mismatched"),),
+        server=(
+            ("server_m", "test_matched.tsv", "test_matched", "MNLI-m.tsv"),
+            ("server_mm", "test_mismatched.tsv", "test_mismatched", "MNLI-mm.tsv"),
+        ),
         hub_columns=(("premise", "sentence1"), ("hypothesis", "sentence2"), ("label", "gold_label")),
     ),
     "qnli": GlueTask(TextSpec("qnli", ("question", "sentence"), "label", 2, label_names=NLI), "QNLI"),
     "rte": GlueTask(TextSpec("rte", ("sentence1", "sentence2"), "label", 2, label_names=NLI), "RTE"),
 }
 HUB_TEST_SPLIT = {"mnli": "validation_matched"}
+
+
+def server_files(task: GlueTask) -> tuple[tuple[str, str, str, str], ...]:
+    return task.server or (("server", "test.tsv", "test", f"{task.folder}.tsv"),)
 
 
 def glue_folder(data_dir: str, task: GlueTask) -> Path | None:
@@ -92,13 +102,15 @@ def glue_source(name: str, data_dir: str) -> TextSource:
         if task.spec.label_names:  # the hub's labels are already indices
             hub_columns["label"] = "label_index"
         hub = ("nyu-mll/glue", name, HUB_TEST_SPLIT.get(name, "validation"))
-        return TextSource(hub=hub, hub_columns=hub_columns, hub_extra=dict(task.hub_extra))
+        unlabelled = {split: (hub_split, out) for split, _, hub_split, out in server_files(task)}
+        return TextSource(hub=hub, hub_columns=hub_columns, hub_extra=dict(task.hub_extra), unlabelled=unlabelled)
     options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE, "keep_default_na": False}
     if task.column_names:
         options |= {"header": None, "names": list(task.column_names)}
     files = {"train": str(folder / "train.tsv"), "test": str(folder / task.test_file)}
     files |= {split: str(folder / file) for split, file in task.extra_files if (folder / file).is_file()}
-    return TextSource(data_files=files, csv_options=options)
+    unlabelled = {split: (str(folder / file), out) for split, file, _, out in server_files(task)}
+    return TextSource(data_files=files, csv_options=options, unlabelled=unlabelled)
 
 
 def _load(name: str):  # noqa: ANN202

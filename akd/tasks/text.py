@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -72,8 +73,9 @@ class Tokens:
         return Tokens(tensors, self.lengths.to(device), self.labels.to(device))
 
 
-def tokenize(dataset: Any, spec: TextSpec, tokenizer: Any, max_length: int) -> Tokens:
-    """Tokenise a ``datasets.Dataset`` (cached on disk by ``datasets``) into padded tensors."""
+def tokenize(dataset: Any, spec: TextSpec, tokenizer: Any, max_length: int, labelled: bool = True) -> Tokens:
+    """Tokenise a ``datasets.Dataset`` (cached on disk by ``datasets``) into padded tensors
+    (an unlabelled split, such as GLUE's test set, gets placeholder labels 0)."""
 
     def encode(rows: dict[str, list]) -> dict[str, list]:
         texts = [[str(t) for t in rows[c]] for c in spec.texts]
@@ -84,6 +86,10 @@ def tokenize(dataset: Any, spec: TextSpec, tokenizer: Any, max_length: int) -> T
     keys = [k for k in TOKEN_KEYS if k in encoded.column_names]
     tensors = {k: torch.tensor(encoded[k], dtype=torch.long) for k in keys}
     lengths = tensors["attention_mask"].sum(1)
+    if not labelled:
+        return Tokens(
+            tensors, lengths, torch.zeros(len(lengths), dtype=torch.float32 if spec.num_labels == 1 else torch.long)
+        )
     return Tokens(tensors, lengths, labels_of(encoded[spec.label], spec))
 
 
@@ -120,6 +126,7 @@ class TextTask(Task):
         source: str,
         tokenizer: str,
         extra: dict[str, Tokens] | None = None,
+        unlabelled: dict[str, tuple[Tokens, list[str], str]] | None = None,
     ):
         self.spec, self.cfg, self.name, self.source = spec, cfg, spec.name, source
         self.tokenizer = tokenizer
@@ -145,6 +152,10 @@ class TextTask(Task):
             self.splits["val"] = test
         self.splits |= extra or {}
         self.extra_test_splits = tuple(extra or {})
+        # GLUE's unlabelled test splits: tokens, the file's index column, the server's file name
+        self.unlabelled = unlabelled or {}
+        self.splits |= {split: tokens for split, (tokens, _, _) in self.unlabelled.items()}
+        self.submission_files = {split: file for split, (_, _, file) in self.unlabelled.items()}
         self.fingerprint = _fingerprint(*self.splits.values())
 
     def to(self, device: torch.device) -> TextTask:
@@ -191,6 +202,16 @@ class TextTask(Task):
         idx = torch.arange(min(batch_size, len(train)), device=train.labels.device)
         return {k: v.to(device) for k, v in train.batch(idx).items()}
 
+    def submission_text(self, split: str, outputs: torch.Tensor) -> str:
+        """``index<TAB>prediction`` lines: label names, class indices, or scores clipped to 0..5 (STS-B)."""
+        _, index, _ = self.unlabelled[split]
+        if self.regression:
+            predictions = [f"{v:.3f}" for v in outputs[:, 0].clamp(0, 5).tolist()]
+        else:
+            classes = outputs.argmax(1).tolist()
+            predictions = [self.spec.label_names[c] if self.spec.label_names else str(c) for c in classes]
+        return "index\tprediction\n" + "".join(f"{i}\t{p}\n" for i, p in zip(index, predictions, strict=True))
+
     def describe(self) -> str:
         return (
             f"{self.name} read from {self.source} (fingerprint {self.fingerprint}); tokenizer {self.tokenizer}, "
@@ -206,6 +227,7 @@ class TextSource:
     csv_options: dict[str, Any] = field(default_factory=dict)
     hub: tuple[str, str, str] = ()  # (path, config name, evaluation split)
     hub_extra: dict[str, str] = field(default_factory=dict)  # our split name -> a further hub evaluation split
+    unlabelled: dict[str, tuple[str, str]] = field(default_factory=dict)  # split -> (file or hub split, server file)
     hub_columns: dict[str, str] = field(default_factory=dict)  # hub column -> spec column
 
 
@@ -242,4 +264,29 @@ def load_text_task(cfg: BenchConfig, spec: TextSpec, source: TextSource, device:
     tokens = {part: tokenize(ds, spec, tokenizer, cfg.data.max_length) for part, ds in datasets.items()}
     train, test = tokens.pop("train"), tokens.pop("test")
     check_sizes(cfg.data, len(train), len(test))
-    return TextTask(spec, cfg.data, train, test, where, tokenizer_name, tokens).to(device)
+    unlabelled = read_unlabelled(source, spec, tokenizer, cfg.data.max_length) if cfg.submission else {}
+    return TextTask(spec, cfg.data, train, test, where, tokenizer_name, tokens, unlabelled).to(device)
+
+
+def read_unlabelled(source: TextSource, spec: TextSpec, tokenizer: Any, max_length: int) -> dict:
+    """The unlabelled test splits a benchmark server scores (GLUE), tokenised, with their index column."""
+    import datasets
+
+    if not source.unlabelled:
+        raise AkdError(f"{spec.name} has no unlabelled test split: server submission files are for GLUE tasks")
+    out = {}
+    for split, (where, server_file) in source.unlabelled.items():
+        if source.data_files:
+            if not Path(where).is_file():
+                raise AkdError(f"submission: {where} does not exist (GLUE's unlabelled test file)")
+            options = {k: v for k, v in source.csv_options.items() if k not in ("header", "names")}  # with a header
+            ds = datasets.load_dataset("csv", data_files={"test": where}, **options)["test"]
+        else:
+            path, name, _ = source.hub
+            ds = datasets.load_dataset(path, name)[where].rename_columns(
+                {k: v for k, v in source.hub_columns.items() if k != v and k != "label"}
+            )
+        column = next((c for c in ("index", "idx", "id") if c in ds.column_names), None)
+        index = [str(i) for i in ds[column]] if column else [str(i) for i in range(len(ds))]
+        out[split] = (tokenize(ds, spec, tokenizer, max_length, labelled=False), index, server_file)
+    return out
