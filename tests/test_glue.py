@@ -232,3 +232,24 @@ def test_glue_server_submission_files_on_request(glue, tmp_path, capsys):
     args = ["bench", "cifar10", "--profile", "smoke", "--data-dir", str(tmp_path), "--glue-submission", "--dry-run"]
     assert main([*args, "--results-dir", str(tmp_path / "results"), "--store-dir", str(tmp_path / "store")]) == 2
     assert "has no unlabelled test split" in capsys.readouterr().err
+
+
+def test_model_names_presets_and_truncation():
+    from akd.errors import AkdError
+    from akd.text_models import build_text_model, resolve
+
+    assert resolve("bert-small") == ("google/bert_uncased_L-4_H-512_A-8", {})
+    assert resolve("roberta-large#layers=12") == ("FacebookAI/roberta-large", {"num_hidden_layers": 12})
+    assert resolve("minilm-l2")[1] == {"num_hidden_layers": 2}
+    with pytest.raises(AkdError, match="cannot load model 'no/such-model'"):
+        build_text_model("no/such-model", 2)  # offline here: one line, no traceback
+
+
+def test_truncated_model_keeps_the_first_layers(glue):
+    from akd.text_models import build_text_model
+
+    full, cut = build_text_model(str(glue / "bert"), 2), build_text_model(f"{glue / 'bert'}#layers=1", 2)
+    assert full.hf.config.num_hidden_layers == 2 and cut.hf.config.num_hidden_layers == 1
+    first = "hf.bert.encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(full.state_dict()[first], cut.state_dict()[first])
+    assert "hf.bert.encoder.layer.1.attention.self.query.weight" not in cut.state_dict()

@@ -20,7 +20,7 @@ import torch
 
 from akd.config import BenchConfig
 from akd.errors import AkdError
-from akd.registry import TASKS
+from akd.registry import TASKS, TEXT_MODELS
 from akd.tasks.base import TaskSpec
 from akd.tasks.text import TextSource, TextSpec, TextTask, load_text_task
 
@@ -145,3 +145,15 @@ def _check(cfg: BenchConfig) -> None:
 
 for _name in GLUE:
     TASKS.add(f"glue-{_name}", TaskSpec(load=_load(_name), check=_check))
+
+# The paper's two ladders (teacher -> TA -> student), as presets of their hub ids.
+LADDERS = {
+    "roberta-large": "FacebookAI/roberta-large",
+    "roberta-base": "FacebookAI/roberta-base",
+    "distilroberta": "distilbert/distilroberta-base",
+    "bert-large": "google-bert/bert-large-uncased",
+    "bert-base": "google-bert/bert-base-uncased",
+    "bert-small": "google/bert_uncased_L-4_H-512_A-8",  # BERT-Small: 4 layers x 512 (Turc et al., 2019)
+}
+for _preset, _hub_id in LADDERS.items():
+    TEXT_MODELS.add(_preset, lambda hub_id=_hub_id: hub_id)
