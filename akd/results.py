@@ -64,7 +64,8 @@ def _metric(table: pd.DataFrame) -> str:
     return column[len("test_") : -len("_mean")]
 
 
-def _pm(mean: float, std: float) -> str:
+def mean_std(mean: float, std: float) -> str:
+    """``mean ± std`` to two decimals; the mean alone when the std is undefined (one seed)."""
     return f"{mean:.2f}" if pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
 
 
@@ -110,10 +111,10 @@ def to_markdown(table: pd.DataFrame, cfg: BenchConfig, wall_seconds: float, tags
     ]
     for r in table.to_dict("records"):
         paper = "—" if pd.isna(r["paper"]) else f"{r['paper']:.2f}"
-        head.append(
-            f"| {LABELS.get(r['run'], r['run'])} | {r['model']} | {_pm(r[f'test_{m}_mean'], r[f'test_{m}_std'])} | "
-            f"{_pm(r[f'test_{m}_last_mean'], r[f'test_{m}_last_std'])} | {r['n_seeds']} | {paper} |"
-        )
+        selected = mean_std(r[f"test_{m}_mean"], r[f"test_{m}_std"])
+        last = mean_std(r[f"test_{m}_last_mean"], r[f"test_{m}_last_std"])
+        name = LABELS.get(r["run"], r["run"])
+        head.append(f"| {name} | {r['model']} | {selected} | {last} | {r['n_seeds']} | {paper} |")
     lines = verdict(table)
     budget = cfg.annealing.phase1_epochs + cfg.annealing.phase2_epochs
     if lines and budget != cfg.student_epochs:

@@ -18,7 +18,7 @@ import pandas as pd
 from akd.config import BenchConfig
 from akd.hashing import atomic_write
 from akd.paper import paper_row
-from akd.results import LABELS
+from akd.results import LABELS, mean_std
 from akd.tasks.metrics import glue_score
 
 
@@ -52,7 +52,7 @@ def paired_differences(rows: list[dict[str, Any]], task: str, other: str) -> lis
 
 
 def _cell(mean: float, std: float, paper: float) -> str:
-    text = f"{mean:.2f}" if pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
+    text = mean_std(mean, std)
     return text if pd.isna(paper) else f"{text} ({paper:.2f})"
 
 
