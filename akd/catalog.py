@@ -21,7 +21,7 @@ import akd.tasks.movies  # noqa: F401  (registers movies-sst2, movies-score and 
 import akd.tasks.user  # noqa: F401  (registers "user": a dataset declared in a benchmark file)
 import baselines  # noqa: F401  (registers nokd, kd, takd)
 from akd.errors import AkdError
-from akd.registry import IMAGE_MODELS, METHODS, TASKS
+from akd.registry import IMAGE_MODELS, METHODS, TASKS, TEXT_MODELS
 
 for _ep in entry_points(group="akd.plugins"):
     try:
@@ -29,4 +29,4 @@ for _ep in entry_points(group="akd.plugins"):
     except ImportError as exc:
         raise AkdError(f"plug-in {_ep.name} ({_ep.value}) cannot be imported: {exc}") from None
 
-__all__ = ["IMAGE_MODELS", "METHODS", "TASKS"]
+__all__ = ["IMAGE_MODELS", "METHODS", "TASKS", "TEXT_MODELS"]

@@ -161,7 +161,7 @@ def _config(args: argparse.Namespace):
 
 
 def _list() -> None:
-    from akd.catalog import IMAGE_MODELS, METHODS, TASKS
+    from akd.catalog import IMAGE_MODELS, METHODS, TASKS, TEXT_MODELS
     from akd.config import list_benchmarks, read_benchmark_file
 
     for name in list_benchmarks():
@@ -177,6 +177,7 @@ def _list() -> None:
     print("methods:", ", ".join(METHODS.names()))
     print("datasets:", ", ".join(TASKS.names()))
     print("image models:", ", ".join(IMAGE_MODELS.names()))
+    print("text model presets:", ", ".join(TEXT_MODELS.names()), "(or any HuggingFace hub id or folder; NAME#layers=N)")
 
 
 def _cache(args: argparse.Namespace) -> None:
