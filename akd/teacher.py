@@ -75,11 +75,10 @@ class FrozenLogits:
         model.eval()
         self.forward, self.rt, self.cache, self.task = rt.forward_fn(model), rt, cache, task
         self.seed, self.batch_size, self.eval_batch_size = seed, batch_size, eval_batch_size
-        self.identity = (
-            stream_identity(state_digest(model), role, arch, task, seed, batch_size, eval_batch_size, rt)
-            if cache or not task.augmented
-            else None
-        )
+        self.identity = None  # hashing the weights is only needed to key the cache
+        if cache is not None:
+            digest = state_digest(model)
+            self.identity = stream_identity(digest, role, arch, task, seed, batch_size, eval_batch_size, rt)
         self.role = role
         self.images = self.computed = self.cached = 0
         self._table: torch.Tensor | None = None
