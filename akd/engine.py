@@ -49,7 +49,6 @@ def evaluate(model: nn.Module, task: Task, split: SplitName, batch_size: int, rt
 
 
 def train_epoch(
-    model: nn.Module,
     forward: Callable,
     recipe: Recipe,
     objective: Objective,
@@ -99,7 +98,6 @@ class StageResult:
     test: Metrics  # test metrics at the selected epoch
     test_last: Metrics
     val_last: Metrics
-    selection_metric: str
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     extra: dict[str, Metrics] = field(default_factory=dict)  # extra reported splits, at the selected epoch
@@ -150,7 +148,7 @@ def train_stage(
     for epoch in bar:
         lr = recipe.lr_at(epoch * recipe.steps_per_epoch)
         model.train()
-        train_loss, train_metrics = train_epoch(model, forward, recipe, stage.objective, source, task, seed, epoch, rt)
+        train_loss, train_metrics = train_epoch(forward, recipe, stage.objective, source, task, seed, epoch, rt)
         if not math.isfinite(train_loss):  # every later number would be chance accuracy
             bar.close()
             raise AkdError(
@@ -186,7 +184,6 @@ def train_stage(
         test=test_best,
         test_last=test_last,
         val_last=val or best_val,
-        selection_metric=key,
         history=history,
         seconds=time.perf_counter() - start,
         extra=extra,

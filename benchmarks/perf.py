@@ -112,7 +112,7 @@ def suite_epoch(student, source, data, cfg, rt: Runtime) -> None:
     """(b) and (c): one epoch of the suite's own training loop."""
     recipe = Recipe(cfg.optim, student, 1, data.steps_per_epoch(BATCH))  # SGD 0.01, as (a)
     student.train()
-    train_epoch(student, student, recipe, HintonKD(4.0, 0.9, 0.1), source, data, 0, 0, rt)
+    train_epoch(student, recipe, HintonKD(4.0, 0.9, 0.1), source, data, 0, 0, rt)
 
 
 def reference_epoch(student, teacher, task: ImageTask, max_batches: int | None = None) -> None:

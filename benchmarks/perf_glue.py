@@ -53,9 +53,7 @@ def glue_timing(data_dir: Path, sentences: int, repeats: int, rt: Runtime, log) 
 
     def suite() -> None:
         student.train()
-        train_epoch(
-            student, student, Recipe(cfg.optim, student, 1, steps), HintonKD(4.0, 0.9, 0.1), source, task, 0, 0, rt
-        )
+        train_epoch(student, Recipe(cfg.optim, student, 1, steps), HintonKD(4.0, 0.9, 0.1), source, task, 0, 0, rt)
 
     def reference() -> None:
         recipe = Recipe(cfg.optim, student, 1, steps)
