@@ -255,3 +255,14 @@ def test_truncated_model_keeps_the_first_layers(glue):
     first = "hf.bert.encoder.layer.0.attention.self.query.weight"
     assert torch.equal(full.state_dict()[first], cut.state_dict()[first])
     assert "hf.bert.encoder.layer.1.attention.self.query.weight" not in cut.state_dict()
+
+
+def test_paired_differences_are_annealing_minus_the_other_method_per_seed():
+    from akd.task_table import paired_differences
+
+    rows = [
+        {"run": run, "seed": seed, "task": "t", "metric": "acc", "test_acc": value}
+        for run, seed, value in [("annealing", 0, 80.0), ("kd", 0, 78.5), ("annealing", 1, 70.0), ("kd", 1, 72.0)]
+    ]
+    rows.append({"run": "annealing", "seed": 2, "task": "t", "metric": "acc", "test_acc": 99.0})  # no kd partner
+    assert paired_differences(rows, "t", "kd") == [(0, 1.5), (1, -2.0)]
