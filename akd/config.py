@@ -102,6 +102,7 @@ class AnnealingConfig:
     phase1_epochs: int = 200
     phase2_epochs: int = 200
     mse_reduction: str = "mean"  # "mean" (official code) or "sum" (paper: sum over classes)
+    phase1_loss: str = "mse"  # "mse" (the paper) or "kl": KL to the teacher softened by the annealed T (ablation)
 
 
 @dataclass
@@ -345,7 +346,7 @@ def load_benchmark(name: str, profile: str, overrides: dict[str, Any] | None = N
         if cfg.task.folder and not Path(cfg.task.folder).expanduser().is_absolute():
             cfg.task.folder = str((path.parent / cfg.task.folder).resolve())
     _apply(cfg, spec.get("defaults", {}), "")
-    _apply(cfg, {k: v for k, v in profiles[profile].items() if k != "about"}, "")
+    _apply(cfg, {k: v for k, v in profiles[profile].items() if k not in ("about", "sweeps")}, "")
     _apply(cfg, overrides or {}, "")
     validate(cfg)
     return cfg

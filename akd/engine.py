@@ -145,32 +145,33 @@ def train_stage(
     history: list[dict[str, float]] = []
     val: Metrics = {}
     bar = tqdm(range(stage.epochs), desc=desc or stage.name, unit="epoch", leave=False, dynamic_ncols=True)
-    for epoch in bar:
-        lr = recipe.lr_at(epoch * recipe.steps_per_epoch)
-        model.train()
-        train_loss, train_metrics = train_epoch(forward, recipe, stage.objective, source, task, seed, epoch, rt)
-        if not math.isfinite(train_loss):  # every later number would be chance accuracy
-            bar.close()
-            raise AkdError(
-                f"{desc or stage.name}: training diverged (loss {train_loss} in epoch {epoch}); "
-                "lower optim.lr or check the teacher's outputs"
-            )
-        val = evaluate(model, task, "val", optim_cfg.eval_batch_size, rt)
-        if val[key] > best_val[key]:
-            best_state, best_epoch, best_val = snapshot(model), epoch, val
-        record = {
-            "epoch": float(epoch),
-            "train_loss": train_loss,
-            **{f"train_{k}": v for k, v in train_metrics.items()},
-            **{f"val_{k}": v for k, v in val.items()},
-            "lr": lr,
-            **stage.objective.epoch_metrics(epoch),
-        }
-        history.append(record)
-        bar.set_postfix(loss=f"{train_loss:.3f}", val=f"{val[key]:.2f}")
-        if on_epoch is not None:
-            on_epoch(record)
-    bar.close()
+    try:
+        for epoch in bar:
+            lr = recipe.lr_at(epoch * recipe.steps_per_epoch)
+            model.train()
+            train_loss, train_metrics = train_epoch(forward, recipe, stage.objective, source, task, seed, epoch, rt)
+            if not math.isfinite(train_loss):  # every later number would be chance accuracy
+                raise AkdError(
+                    f"{desc or stage.name}: training diverged (loss {train_loss} in epoch {epoch}); "
+                    "lower optim.lr or check the teacher's outputs"
+                )
+            val = evaluate(model, task, "val", optim_cfg.eval_batch_size, rt)
+            if val[key] > best_val[key]:
+                best_state, best_epoch, best_val = snapshot(model), epoch, val
+            record = {
+                "epoch": float(epoch),
+                "train_loss": train_loss,
+                **{f"train_{k}": v for k, v in train_metrics.items()},
+                **{f"val_{k}": v for k, v in val.items()},
+                "lr": lr,
+                **stage.objective.epoch_metrics(epoch),
+            }
+            history.append(record)
+            bar.set_postfix(loss=f"{train_loss:.3f}", val=f"{val[key]:.2f}")
+            if on_epoch is not None:
+                on_epoch(record)  # may raise (a pruned trial): the bar still closes
+    finally:
+        bar.close()
     if not history:  # zero epochs: a model used as it is (a fine-tuned teacher), measured once
         val = best_val = evaluate(model, task, "val", optim_cfg.eval_batch_size, rt)
     test_last = evaluate(model, task, "test", optim_cfg.eval_batch_size, rt)

@@ -88,3 +88,14 @@ def annealing_mse(
     """
     sq = (student_logits - scale * teacher_logits).pow(2)
     return sq.mean() if reduction == "mean" else sq.sum(dim=1).mean()
+
+
+def annealing_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Ablation of the phase-1 loss: ``T^2 * KL(softmax(z_t/T) || softmax(z_s/T))``, batch mean.
+
+    The annealed temperature T softens the teacher's distribution instead of scaling its logits
+    (``annealing.phase1_loss = "kl"``); no label term, as in phase 1. Classification only.
+    """
+    log_p_s = F.log_softmax(student_logits / temperature, dim=1)
+    log_p_t = F.log_softmax(teacher_logits / temperature, dim=1)
+    return temperature * temperature * F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True)

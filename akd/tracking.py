@@ -106,6 +106,9 @@ class Tracker:
         for noisy in ("mlflow", "alembic"):  # schema-creation chatter is not for the user
             logging.getLogger(noisy).setLevel(logging.WARNING)
         self.uri = tracking_uri or default_tracking_uri()
+        # teachers and TAs trained here are published to the server's artifacts, and fetched from
+        # there by machines that do not share a model store (AKD_SHARE_MODELS=1: on any store)
+        self.shares_models = self.uri.startswith(("http://", "https://")) or os.environ.get("AKD_SHARE_MODELS") == "1"
         db = check_tracking_uri(self.uri)
         guard = FileLock(str(db.with_name(f".{db.name}.lock"))) if db is not None else nullcontext()
         try:
@@ -142,10 +145,14 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name)
         run_id = run.info.run_id
         if params:
-            items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
-            for chunk in _chunks(items, 100):
-                self.client.log_batch(run_id, params=chunk)
+            self.log_params(run_id, params)
         return run_id
+
+    @_reported
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
+        for chunk in _chunks(items, 100):
+            self.client.log_batch(run_id, params=chunk)
 
     @_reported
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
@@ -164,6 +171,69 @@ class Tracker:
     @_reported
     def log_file(self, run_id: str, path: Path) -> None:
         self.client.log_artifact(run_id, str(path))
+
+    @_reported
+    def find(self, tags: dict[str, str], statuses: tuple[str, ...] = ("RUNNING", "FINISHED")) -> list:
+        """Active runs of this experiment with all ``tags``, in one of ``statuses``, oldest first."""
+        where = " and ".join(f"tags.{k} = '{v}'" for k, v in tags.items())
+        runs = self.client.search_runs([self.experiment_id], where, max_results=1000)
+        return sorted((r for r in runs if r.info.status in statuses), key=lambda r: (r.info.start_time, r.info.run_id))
+
+    @_reported
+    def claim(
+        self,
+        name: str,
+        match: dict[str, str],
+        tags: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        parent: str | None = None,
+        statuses: tuple[str, ...] = ("RUNNING", "FINISHED"),
+    ) -> tuple[str, bool]:
+        """Start a run tagged ``match`` (and ``tags``) unless one is active; of runs started at once, the oldest wins.
+
+        Returns (the winning run's id, whether this call started it). Works across processes and
+        machines that share a tracking store: each starts its run, then all agree on the oldest and
+        the others delete theirs.
+        """
+        found = self.find(match, statuses)
+        if found:
+            return found[0].info.run_id, False
+        mine = self.start(name, {**(tags or {}), **match}, params, parent)
+        winner = self.find(match, statuses)[0].info.run_id
+        if winner != mine:
+            self.client.delete_run(mine)
+        return winner, winner == mine
+
+    @_reported
+    def reopen(self, run_id: str) -> None:
+        """Mark a finished run RUNNING again (a resumed sweep continues its study's run)."""
+        self.client.update_run(run_id, status="RUNNING")
+
+    @_reported
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        self.client.set_tag(run_id, key, value)
+
+    @_reported
+    def status(self, run_id: str) -> str:
+        return self.client.get_run(run_id).info.status
+
+    @_reported
+    def publish_model(self, run_id: str, entry: Path) -> None:
+        """Copy a model store entry into ``run_id``'s artifacts, where other machines fetch it by key."""
+        self.client.log_artifacts(run_id, str(entry), artifact_path=f"store/{entry.name}")
+        self.client.set_tag(run_id, "published", "true")
+
+    @_reported
+    def fetch_model(self, key: str, into: Path) -> bool:
+        """Download the published store entry ``key`` into the folder ``into`` (its parent: the store)."""
+        found = self.find({"store_key": key, "published": "true"}, ("FINISHED",))
+        if not found:
+            return False
+        into.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{key}-", dir=into.parent) as tmp:
+            local = self.client.download_artifacts(found[0].info.run_id, f"store/{key}", tmp)
+            os.replace(local, into)
+        return True
 
     @contextmanager
     def failing(self, run_id: str) -> Iterator[str]:

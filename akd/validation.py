@@ -91,6 +91,8 @@ def _validate_methods(cfg: BenchConfig) -> None:
         )
     if a.mse_reduction not in ("mean", "sum"):
         raise AkdError(f"annealing.mse_reduction must be 'mean' or 'sum', got {a.mse_reduction!r}")
+    if a.phase1_loss not in ("mse", "kl"):
+        raise AkdError(f"annealing.phase1_loss must be 'mse' or 'kl', got {a.phase1_loss!r}")
     _at_least("annealing.phase2_epochs", a.phase2_epochs, 0)
     for name, kd in (("kd", cfg.kd), ("takd.ta", cfg.takd.ta), ("takd.student", cfg.takd.student)):
         for key, value in asdict(kd).items():

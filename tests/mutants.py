@@ -38,8 +38,8 @@ MUTANTS = [
     Mutant(
         "the best epoch is chosen on the test split",
         "akd/engine.py",
-        'val = evaluate(model, task, "val", optim_cfg.eval_batch_size, rt)\n        if val[key] > best_val[key]:',
-        'val = evaluate(model, task, "test", optim_cfg.eval_batch_size, rt)\n        if val[key] > best_val[key]:',
+        'val = evaluate(model, task, "val", optim_cfg.eval_batch_size, rt)\n            if val[key] > best_val[key]:',
+        'val = evaluate(model, task, "test", optim_cfg.eval_batch_size, rt)\n            if val[key] > best_val[key]:',
     ),
     Mutant(
         "the stage hands on its last checkpoint, not its selected one",

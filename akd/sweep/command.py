@@ -1,0 +1,156 @@
+"""``akd sweep BENCHMARK --profile P --space NAME``: check everything, run the workers, write the outputs.
+
+Order: settings and the space (every corner validated), the Optuna storage (reachable), the
+tracking URI, every output folder (writable); only then is anything created. ``--workers N``
+starts N worker processes of this same command on one study (each with its share of the CPU
+threads, or one GPU each) and writes the outputs when they are done; a worker on another machine
+runs the same command with the same ``--storage`` and ``--tracking-uri``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from akd.bench import cache_for
+from akd.config import BenchConfig, read_benchmark_file
+from akd.errors import AkdError
+from akd.hashing import content_key
+from akd.store import ModelStore
+from akd.sweep.figures import grid_figure, study_figures
+from akd.sweep.outputs import grid_frame, write_outputs
+from akd.sweep.space import Space, fingerprint, load_space, max_epochs
+from akd.sweep.study import StaleTrials, default_storage, open_storage, open_study, redact, work
+from akd.sweep.trials import TrialRunner
+from akd.tracking import Tracker, check_tracking_uri, default_tracking_uri
+from akd.validation import ensure_writable
+
+
+def _worker_argv(argv: list[str], index: int, n: int, cfg: BenchConfig, storage: str, tracking: str) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in ("--workers", "--storage", "--tracking-uri"):
+            skip = True
+            continue
+        if a.startswith(("--workers=", "--storage=", "--tracking-uri=")):
+            continue
+        out.append(a)
+    out += ["--storage", storage, "--tracking-uri", tracking, "--worker-index", str(index)]
+    if cfg.threads == 0:  # each worker its share of the cores
+        out += ["--threads", str(max(1, (os.cpu_count() or 1) // n))]
+    if cfg.device == "auto" and torch.cuda.is_available() and torch.cuda.device_count() > 1:
+        out += ["--device", f"cuda:{index % torch.cuda.device_count()}"]
+    return out
+
+
+def _spawn(argv: list[str], n: int, cfg: BenchConfig, storage: str, tracking: str, log) -> None:
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "akd.cli", *_worker_argv(argv, i, n, cfg, storage, tracking)])
+        for i in range(n)
+    ]
+    log(f"started {n} workers (pids {', '.join(str(p.pid) for p in procs)})")
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        raise AkdError(f"sweep workers exited with codes {codes}; finished trials are kept in the study")
+
+
+def run_sweep(args, cfg: BenchConfig, argv: list[str], log=print) -> None:
+    spec = read_benchmark_file(args.benchmark)
+    space = load_space(spec, cfg.profile, args.space, cfg)
+    seeds = list(args.seeds or cfg.seeds[:1])
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise AkdError(f"--seeds {seeds}: each seed once, none negative")
+    n_trials = args.n_trials if args.n_trials is not None else space.n_trials
+    if n_trials < 1 or args.workers < 1 or args.heartbeat < 1:
+        raise AkdError("--n-trials, --workers and --heartbeat must be at least 1")
+    storage_url = args.storage or default_storage()
+    stale = StaleTrials()
+    storage = open_storage(storage_url, args.heartbeat, stale)
+    tracking = args.tracking_uri or default_tracking_uri()
+    check_tracking_uri(tracking)
+    store = ModelStore(args.store_dir)
+    folder = cfg.results_folder(Path(args.results_dir)) / f"sweep-{space.name}"
+    worker = args.worker_index is not None
+    if not worker:
+        ensure_writable(folder, "sweep results folder")
+    ensure_writable(store.root, "model store")
+    if cfg.cache.enabled:
+        cache_for(cfg, log=lambda _: None)  # its folder is checked as the benchmark checks it
+    name = args.study_name or f"{cfg.benchmark}-{cfg.variant}-{space.name}"
+    study_tags = {"study": name, "space": space.name, "storage_id": content_key(redact(storage_url), 12)}
+    if args.workers > 1 and not worker:
+        _spawn(argv, args.workers, cfg, storage_url, tracking, log)
+    tracker = Tracker(tracking, experiment=f"akd-{cfg.benchmark}")
+    studies, runners = {}, {}
+    for arm in space.arms:
+        study_name = name if len(space.arms) == 1 else f"{name}-{arm.method}"
+        key, what = fingerprint(cfg, arm, seeds)
+        steps = len(seeds) * max_epochs(cfg, arm)
+        tags = {**study_tags, "study": study_name, "method": arm.method}
+        study = open_study(storage, study_name, space, arm, key, what, steps, args.sampler_seed, args.worker_index or 0)
+        runner = TrialRunner(cfg, tracker, store, space, arm, seeds, tags, log, " ".join(["akd", *argv]))
+        stale.on_stale = _marker(tracker)
+        if args.workers == 1 or worker:
+            log(f"study {study_name} ({redact(storage_url)}): {n_trials} trials of {arm.method}, seeds {seeds}")
+            work(study, runner, n_trials)
+        studies[arm.method], runners[arm.method] = study, runner
+    if not worker:
+        _outputs(folder, space, studies, runners, cfg, seeds, n_trials, storage_url, log)
+
+
+def _marker(tracker: Tracker):
+    def mark(trial) -> None:  # noqa: ANN001
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id is None:
+            found = tracker.find({"trial_id": str(trial._trial_id)}, ("RUNNING",))
+            run_id = found[0].info.run_id if found else None
+        if run_id is not None:
+            tracker.set_tag(run_id, "trial_state", "FAIL (worker stopped sending heartbeats; retried)")
+            tracker.end(run_id, False)
+
+    return mark
+
+
+def _outputs(folder: Path, space: Space, studies, runners, cfg: BenchConfig, seeds, n_trials, storage_url, log) -> None:
+    first = next(iter(runners.values()))
+    first.setup()  # data and the study's MLflow run (reused when the trials ran elsewhere)
+    metric = first.metric
+    about = {
+        "benchmark": cfg.benchmark,
+        "variant": cfg.variant,
+        "storage": redact(storage_url),
+        "n_trials": n_trials,
+        "seeds": seeds,
+        "space_declared": {arm.method: arm.describe() for arm in space.arms},
+        "pruner": "none" if space.is_grid else space.pruner,
+        "sampler": "grid" if space.is_grid else space.sampler,
+    }
+    paths = write_outputs(folder, space, studies, metric, seeds, about)
+    for method, study in studies.items():
+        sub = folder if len(studies) == 1 else folder / method
+        sub.mkdir(parents=True, exist_ok=True)
+        paths += study_figures(study, sub, metric)
+    if space.is_grid:
+        study = next(iter(studies.values()))
+        title = f"{cfg.benchmark} {cfg.variant}: {space.name}, seeds {seeds}"
+        paths += grid_figure(grid_frame(study, metric, seeds), sorted(space.arms[0].grid), metric, folder, title)
+    for runner in runners.values():
+        runner.setup()
+        for path in paths:
+            runner.tracker.log_file(runner.parent, path)
+        best = studies[runner.arm.method]
+        complete = [t for t in best.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+        if complete:
+            top = max(complete, key=lambda t: t.value)
+            runner.tracker.log_metrics(runner.parent, {"best_objective": top.value, "best_trial": top.number})
+            for k, v in top.params.items():  # tags, not params: a resumed sweep may find a better trial
+                runner.tracker.set_tag(runner.parent, f"best.{k}", str(v))
+        runner.tracker.end(runner.parent, True)
+    log(f"Sweep outputs written to {folder}")

@@ -1,0 +1,174 @@
+"""A worker's trials, run in one process that keeps the data, the teacher and the cache loaded.
+
+Each trial applies its sampled settings to the profile's config, plans the arm's method for every
+seed of the sweep (the same seeds in every trial; never a hyperparameter) and trains it on the
+benchmark runner's own code path, so a trial's run is the run ``akd bench`` would make. The
+teacher (and a TAKD trial's TA) comes from the model store, trained once by whichever worker
+needs it first; its outputs on the training batches come from the teacher-output cache, computed
+once per (seed, epoch) whatever the number of trials.
+
+- **Objective**: the student's validation value of the task's selection metric at its selected
+  epoch (``val_<m>_best`` of the method's last stage), averaged over the seeds. Test values are
+  recorded per seed for reporting, never used to choose.
+- **Pruning**: seeds run one after another; after each epoch the seed's best validation value so
+  far is reported at step ``seed_index * max_epochs + epoch`` (``max_epochs``: the most epochs a
+  trial of this space can train), so every trial's steps line up. The pruner compares trials at
+  the same epoch: a long phase 1 is judged on its early, still-annealed epochs, which favours
+  short phase 1s; use ``pruner = "none"`` where that bias matters.
+- **MLflow**: one run per trial, nested under the study's run, with the sampled settings as
+  params, per-epoch metrics at the pruner's steps, the objective, per-seed test values and the
+  trial's state (``FINISHED``; ``KILLED`` with ``trial_state = PRUNED``; ``FAILED``).
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+from typing import Any
+
+import optuna
+from torch import nn
+
+from akd.bench import BenchmarkRunner, runtime_for
+from akd.config import BenchConfig
+from akd.plan import build_plan
+from akd.store import ModelStore
+from akd.sweep.space import Arm, Space, max_epochs, with_settings
+from akd.tasks.base import load_task
+from akd.tracking import Tracker
+
+
+def _settings(settings: dict[str, Any]) -> str:
+    return " ".join(
+        f"{k.split('.')[-1]}={v:.4g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
+        for k, v in settings.items()
+    )
+
+
+def claim_study_run(tracker: Tracker, study_tags: dict[str, str], tags: dict[str, str], arm: Arm, seeds: list) -> str:
+    """The study's MLflow run: found by (study, storage) from any worker or machine, else started."""
+    match = {"kind": "study", "study": study_tags["study"], "storage_id": study_tags["storage_id"]}
+    params = {"space": str(arm.describe()), "seeds": str(seeds)}
+    run_id, started = tracker.claim(f"sweep/{study_tags['study']}", match, {**tags, **study_tags}, params)
+    if not started and tracker.status(run_id) != "RUNNING":
+        tracker.reopen(run_id)
+    return run_id
+
+
+class TrialRunner(BenchmarkRunner):
+    def __init__(
+        self,
+        cfg: BenchConfig,
+        tracker: Tracker,
+        store: ModelStore,
+        space: Space,
+        arm: Arm,
+        seeds: list[int],
+        study_tags: dict[str, str],
+        log=print,
+        command: str = "",
+    ) -> None:
+        super().__init__(cfg, tracker, store, None, log, command)
+        self.base, self.space, self.arm, self.seeds = cfg, space, arm, list(seeds)
+        self.study_tags = study_tags
+        self.track_reuse = False
+        self.models: dict[str, nn.Module] = {}  # store key -> frozen teacher or TA, across trials
+        self.max_epochs = max_epochs(cfg, arm)
+        self.task = None
+
+    def setup(self) -> None:
+        """Load the data and open the tracker once; claim (or rejoin) the study's parent run."""
+        if self.task is not None:
+            return
+        rt = runtime_for(self.base)
+        self.open(rt, load_task(self.base, rt.device))
+        self.metric = self.task.selection_metric
+        self.parent = claim_study_run(self.tracker, self.study_tags, self.base_tags, self.arm, self.seeds)
+
+    # ------------------------------------------------------------------ one trial
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.setup()
+        settings = self.arm.suggest(trial)
+        cfg = with_settings(self.base, self.arm.method, settings)
+        tags = {
+            **self.base_tags,
+            **self.study_tags,
+            "kind": "trial",
+            "method": self.arm.method,
+            "trial_number": str(trial.number),
+            "trial_id": str(trial._trial_id),
+        }
+        run_id = self.tracker.start(
+            f"{self.space.name}/trial{trial.number}", tags, settings | {"seeds": self.seeds}, parent=self.parent
+        )
+        trial.set_user_attr("mlflow_run_id", run_id)
+        try:
+            per_seed = self._seeds(cfg, trial, run_id)
+        except optuna.TrialPruned as exc:
+            self.log(f"trial {trial.number} {_settings(settings)}: {exc}")
+            self.tracker.set_tag(run_id, "trial_state", "PRUNED")
+            self.tracker.client.set_terminated(run_id, "KILLED")
+            raise
+        except BaseException as exc:
+            trial.set_user_attr("error", " ".join(str(exc).split())[:300])
+            self.tracker.set_tag(run_id, "trial_state", "FAIL")
+            self.tracker.end(run_id, False)
+            raise
+        m = self.metric
+        value = statistics.fmean(r[f"val_{m}_best"] for r in per_seed.values())
+        summary = {
+            "objective": value,
+            f"test_{m}": statistics.fmean(r[f"test_{m}"] for r in per_seed.values()),
+            "train_seconds": sum(r["train_seconds"] for r in per_seed.values()),
+            **{f"{k}_seed{s}": r[k] for s, r in per_seed.items() for k in (f"val_{m}_best", f"test_{m}")},
+        }
+        self.tracker.log_metrics(run_id, summary)
+        self.tracker.log_json(run_id, per_seed, "per_seed.json")
+        self.tracker.set_tag(run_id, "trial_state", "COMPLETE")
+        self.tracker.end(run_id, True)
+        trial.set_user_attr("per_seed", {str(s): r for s, r in per_seed.items()})
+        trial.set_user_attr(f"test_{m}", summary[f"test_{m}"])
+        trial.set_user_attr("train_seconds", summary["train_seconds"])
+        self.log(f"trial {trial.number} {_settings(settings)}: val {m} {value:.2f} (test {summary[f'test_{m}']:.2f})")
+        return value
+
+    def _seeds(self, cfg: BenchConfig, trial: optuna.Trial, run_id: str) -> dict[int, dict[str, float]]:
+        self.cfg = cfg  # the runner's helpers read the trial's settings
+        used: dict[str, nn.Module] = {}
+        per_seed: dict[int, dict[str, float]] = {}
+        for index, seed in enumerate(self.seeds):
+            one = copy.copy(cfg)
+            one.seeds = [seed]
+            teacher: nn.Module | None = None
+            for run in build_plan(one, self.task, self.store):
+                if run.kind == "method":
+                    record = self._observed(run, teacher, run_id, trial, index)
+                    per_seed[seed] = {k: v for k, v in record.items() if "." not in k}
+                    continue
+                if run.key not in self.models:
+                    source = teacher if run.kind == "shared" and run.stages[0].teacher == "teacher" else None
+                    self.models[run.key] = self._stored_or_train(run, source)
+                used[run.key] = self.models[run.key]
+                if run.kind == "teacher":
+                    teacher = used[run.key]
+                else:
+                    self.shared_models[run.key] = used[run.key]
+        self.models, self.shared_models = used, {}  # keep what the next trial most likely needs
+        return per_seed
+
+    def _observed(self, run, teacher, run_id: str, trial: optuna.Trial, index: int) -> dict[str, Any]:
+        """Train one seed of the trial, reporting its best validation value so far to the pruner."""
+        key, best = f"val_{self.metric}", [float("-inf")]
+
+        def report(step: int, metrics: dict[str, float]) -> None:
+            best[0] = max(best[0], metrics[key])
+            trial.report(best[0], step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {step - index * self.max_epochs} of seed {run.seed}")
+
+        self.epoch_observers = [report]
+        try:
+            record, _, _ = self.train_method(run, teacher, run_id, step0=index * self.max_epochs)
+        finally:
+            self.epoch_observers = []
+        return record
