@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,7 @@ from akd.validation import ensure_writable
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 MAX_RETRY = 2
+SCHEMA_ATTEMPTS = 5
 MAX_FAILURES = 3  # trials failing in a row stop a worker
 
 
@@ -51,7 +53,7 @@ def redact(url: str) -> str:
         return url
     scheme, rest = url.split("://", 1)
     creds, host = rest.rsplit("@", 1)
-    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
 
 
 class StaleTrials:
@@ -83,24 +85,30 @@ def open_storage(url: str, heartbeat: int, stale: StaleTrials) -> optuna.storage
         if not path or path == url:
             raise AkdError(f"Optuna storage {url!r}: name the database file, e.g. sqlite:///optuna.db")
         ensure_writable(Path(path).parent, "Optuna storage folder")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        try:
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs={"connect_args": connect},
-                heartbeat_interval=heartbeat,
-                grace_period=3 * heartbeat,
-                heartbeat_stale_trial_callback=stale,
-            )
-        except ImportError as exc:
-            raise AkdError(
-                f"Optuna storage {redact(url)}: the database driver is missing ({exc.name}); "
-                "install it, e.g. pip install psycopg2-binary for PostgreSQL"
-            ) from None
-        except Exception as exc:  # sqlalchemy's errors: unreachable, refused, bad credentials, bad URL
-            reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
-            raise AkdError(f"Optuna storage {redact(url)} cannot be used: {reason}") from None
+    for attempt in range(SCHEMA_ATTEMPTS):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            try:
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs={"connect_args": connect},
+                    heartbeat_interval=heartbeat,
+                    grace_period=3 * heartbeat,
+                    heartbeat_stale_trial_callback=stale,
+                )
+            except ImportError as exc:
+                raise AkdError(
+                    f"Optuna storage {redact(url)}: the database driver is missing ({exc.name}); "
+                    'install it, e.g. pip install "psycopg[binary]" for PostgreSQL'
+                ) from None
+            except Exception as exc:  # sqlalchemy's errors: unreachable, refused, bad credentials, bad URL
+                reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
+                # two workers creating a fresh database's tables at once: the other one wins; use its
+                if ("already exists" in reason or "duplicate key" in reason) and attempt + 1 < SCHEMA_ATTEMPTS:
+                    time.sleep(1.0)
+                    continue
+                raise AkdError(f"Optuna storage {redact(url)} cannot be used: {reason}") from None
+    raise AssertionError("unreachable")
 
 
 def sampler_for(space: Space, seed: int) -> optuna.samplers.BaseSampler:
