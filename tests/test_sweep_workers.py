@@ -30,6 +30,12 @@ def _akd(args: list[str], cwd) -> subprocess.Popen:  # noqa: ANN001
     )
 
 
+def _status(run_id: str | None) -> str | None:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient("sqlite:///mlflow.db").get_run(run_id).info.status if run_id else None
+
+
 def test_killed_worker_trial_is_marked_failed_and_retried(in_tmp):
     bench = write_bench(in_tmp, epochs=3)
     args = sweep_args(bench, "annealing", "--n-trials", "2", "--heartbeat", "1")
@@ -43,6 +49,8 @@ def test_killed_worker_trial_is_marked_failed_and_retried(in_tmp):
         except (KeyError, Exception):  # noqa: BLE001  (the study or its tables do not exist yet)
             trials = []
         running = [t for t in trials if t.state.name == "RUNNING" and t.intermediate_values]
+        # mid-training: its MLflow run still open (not in the last instants after training)
+        running = [t for t in running if _status(t.user_attrs.get("mlflow_run_id")) == "RUNNING"]
         if running:
             killed_trial = running[0].number
             worker.send_signal(signal.SIGKILL)

@@ -124,11 +124,11 @@ class TrialRunner(BenchmarkRunner):
         }
         self.tracker.log_metrics(run_id, summary)
         self.tracker.log_json(run_id, per_seed, "per_seed.json")
-        self.tracker.set_tag(run_id, "trial_state", "COMPLETE")
-        self.tracker.end(run_id, True)
         trial.set_user_attr("per_seed", {str(s): r for s, r in per_seed.items()})
         trial.set_user_attr(f"test_{m}", summary[f"test_{m}"])
         trial.set_user_attr("train_seconds", summary["train_seconds"])
+        self.tracker.set_tag(run_id, "trial_state", "COMPLETE")
+        self.tracker.end(run_id, True)  # last: a worker killed before this leaves a run the retry marks FAILED
         self.log(f"trial {trial.number} {_settings(settings)}: val {m} {value:.2f} (test {summary[f'test_{m}']:.2f})")
         return value
 
