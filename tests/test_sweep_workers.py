@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 from akd.cli import main
-from tests.sweep_fixture import of_kind, runs, study, sweep_args, write_bench
+from tests.sweep_fixture import SPACES, of_kind, runs, study, sweep_args, write_bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,7 +41,9 @@ def _status(run_id: str | None) -> str | None:
 
 
 def test_killed_worker_trial_is_marked_failed_and_retried(in_tmp):
-    bench = write_bench(in_tmp, epochs=3)
+    # trials of 8-10 epochs: seconds long, so the poller below finds one mid-training
+    long_trials = SPACES.replace('"annealing.phase1_epochs" = [2, 3]', '"annealing.phase1_epochs" = [8, 10]')
+    bench = write_bench(in_tmp, long_trials, epochs=8)
     args = sweep_args(bench, "annealing", "--n-trials", "2", "--heartbeat", "1")
     worker = _akd(args, in_tmp)
     storage = f"sqlite:///{in_tmp}/optuna.db"
