@@ -58,8 +58,9 @@ def sweep_args(bench: Path, space: str, *more: str) -> list[str]:
     return ["sweep", str(bench), "--profile", "smoke", "--space", space, "--store-dir", "store", *more]
 
 
-def runs(tracking: str = "sqlite:///mlflow.db", experiment: str = "akd-tiny") -> list:
-    client = MlflowClient(tracking)
+def runs(tracking: str | None = None, experiment: str = "akd-tiny") -> list:
+    # absolute: MLflow caches a store per URI, so a relative one would keep reading the first test's file
+    client = MlflowClient(tracking or f"sqlite:///{Path.cwd() / 'mlflow.db'}")
     exp = client.get_experiment_by_name(experiment)
     return client.search_runs([exp.experiment_id], max_results=1000) if exp else []
 
@@ -68,8 +69,8 @@ def of_kind(all_runs: list, kind: str) -> list:
     return [r for r in all_runs if r.data.tags.get("kind") == kind]
 
 
-def study(name: str, storage: str = "sqlite:///optuna.db") -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=storage)
+def study(name: str, storage: str | None = None) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=storage or f"sqlite:///{Path.cwd() / 'optuna.db'}")
 
 
 def best(folder: Path) -> dict:
