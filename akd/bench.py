@@ -159,12 +159,23 @@ class BenchmarkRunner:
             ensure_writable(cfg.cache.dir or default_cache_dir(), "teacher-output cache")
 
     # ------------------------------------------------------------------ runs
-    def _child(self, run: Run, extra_tags: dict[str, str]) -> str:
-        tags = {**self.base_tags, "kind": run.kind, "seed": str(run.seed), **extra_tags}
+    def _child(self, run: Run, extra_tags: dict[str, str], run_id: str | None = None) -> str:
+        """Start ``run``'s nested MLflow run (or fill in ``run_id``, one claimed already) with its config."""
         params = flatten(self.cfg.to_dict()) | {"seed": run.seed}
-        run_id = self.tracker.start(run.name, tags, params, parent=self.parent)
+        if run_id is None:
+            tags = {**self.base_tags, "kind": run.kind, "seed": str(run.seed), **extra_tags}
+            run_id = self.tracker.start(run.name, tags, params, parent=self.parent)
+        else:
+            self.tracker.log_params(run_id, params)
         self.tracker.log_json(run_id, self.cfg.to_dict(), "config.json")
         return run_id
+
+    def _load_stored(self, run: Run) -> tuple[nn.Module, dict[str, Any]]:
+        """The model stored under ``run.key``, checked and placed, and its stored metadata."""
+        model = self.task.build_model(self.cfg.arch(run.stages[0].trains))
+        state, meta = self.store.load(run.key)
+        model.load_state_dict(check_fits(state, model, str(self.store.entry(run.key))))
+        return self.rt.place(model), meta
 
     def _train_tracked(
         self, run_id: str, stage_index: int, stage, model, teacher, seed: int, step0: int, desc: str
@@ -231,28 +242,18 @@ class BenchmarkRunner:
         role = stage.trains
         checkpoint = cfg.checkpoint(role)
         if stored and not self.track_reuse:  # a sweep's trials reuse it silently
-            model = self.task.build_model(cfg.arch(role))
-            state, _ = self.store.load(run.key)
-            model.load_state_dict(check_fits(state, model, str(self.store.entry(run.key))))
-            return self.rt.place(model)
+            return self._load_stored(run)[0]
         trained = str(not (stored or checkpoint)).lower()
-        if run_id is None:
-            run_id = self._child(run, {"role": role, "store_key": run.key, "trained": trained})
-        else:
-            params = flatten(self.cfg.to_dict()) | {"seed": run.seed}
-            self.tracker.log_params(run_id, params)
+        run_id = self._child(run, {"role": role, "store_key": run.key, "trained": trained}, run_id)
         with self.tracker.failing(run_id):
-            if stored or checkpoint:  # loaded, not trained
-                model = self.task.build_model(cfg.arch(role))
             if stored:  # trained before, or a user checkpoint already checked and evaluated
-                state, meta = self.store.load(run.key)
-                model.load_state_dict(check_fits(state, model, str(self.store.entry(run.key))))
-                self.rt.place(model)
+                model, meta = self._load_stored(run)
                 # its teacher-forward counters belong to the invocation that trained it
                 res = {k: v for k, v in meta["results"].items() if not k.endswith(COUNTER_SUFFIXES)}
                 history = []
                 self.log(f"{run.name}: reusing stored {role} {run.key}")
             elif checkpoint:  # first use: check and evaluate it, and keep it with its accuracies in the store
+                model = self.task.build_model(cfg.arch(role))
                 state = check_fits(load_checkpoint(Path(checkpoint)), model, checkpoint)
                 model.load_state_dict(state)
                 self.rt.place(model)

@@ -146,7 +146,7 @@ def _ui(args: argparse.Namespace) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from akd.config import MACHINE_SETTINGS, flatten, load_benchmark, parse_overrides
+    from akd.config import MACHINE_SETTINGS, flatten, load_benchmark, nest, parse_overrides
     from akd.store import recipe_key
 
     overrides = parse_overrides(args.overrides)
@@ -165,22 +165,15 @@ def _config(args: argparse.Namespace):
     if args.no_cache:
         overrides.setdefault("cache", {})["enabled"] = False
     if args.command == "bench" and args.from_sweep:
-        from akd.config import read_benchmark_file
         from akd.sweep.outputs import settings_from
 
-        methods = args.methods or _profile_methods(args, read_benchmark_file)
-        for key, value in settings_from(Path(args.from_sweep), methods).items():
-            node = overrides
-            *parents, leaf = key.split(".")
-            for part in parents:
-                node = node.setdefault(part, {})
-            node.setdefault(leaf, value)  # an explicit --set wins
+        methods = args.methods or load_benchmark(args.benchmark, args.profile or "smoke").methods
+        nest(settings_from(Path(args.from_sweep), methods), overrides, replace=False)  # an explicit --set wins
         if not args.label:
             source = Path(args.from_sweep).resolve()
             args.label = source.parent.name if source.is_file() else source.name
-    if args.command == "sweep":
-        pass  # seeds are the study's (--seeds), never a setting of the variant
-    elif args.command == "bench":
+    # a sweep's --seeds are its study's (every trial trains them), never a setting of the variant
+    if args.command == "bench":
         if args.seeds:
             overrides["seeds"] = args.seeds
         if args.methods:
@@ -189,7 +182,7 @@ def _config(args: argparse.Namespace):
             overrides["tasks"] = args.tasks
         if args.glue_submission:
             overrides["submission"] = True
-    else:
+    elif args.command == "train":
         overrides["seeds"], overrides["methods"] = [args.seed], [args.method]
     # Anything that changes results makes a variant, so a profile's own summary is never overwritten.
     changes = {k: v for k, v in flatten(overrides).items() if k not in MACHINE_SETTINGS}
@@ -198,16 +191,6 @@ def _config(args: argparse.Namespace):
     elif changes:
         overrides["label"] = "custom-" + recipe_key(changes)[:6]
     return load_benchmark(args.benchmark, args.profile or "smoke", overrides)
-
-
-def _profile_methods(args: argparse.Namespace, read) -> list[str]:
-    from akd.config import BenchConfig
-
-    spec = read(args.benchmark)
-    for table in (spec.get("profiles", {}).get(args.profile or "smoke", {}), spec.get("defaults", {})):
-        if isinstance(table, dict) and "methods" in table:
-            return list(table["methods"])
-    return BenchConfig().methods
 
 
 def _list() -> None:
@@ -275,13 +258,13 @@ def main(argv: list[str] | None = None) -> int:
 
         check_tracking_uri(args.tracking_uri or default_tracking_uri())  # a dry run checks it too
 
-        # Opened (and the store created) only once the data and every output folder have been checked.
-        tracker = lambda: Tracker(args.tracking_uri, experiment=f"akd-{cfg.benchmark}")  # noqa: E731
         if args.command == "sweep":
             from akd.sweep.command import run_sweep
 
             run_sweep(args, cfg, list(argv if argv is not None else sys.argv[1:]))
             return 0
+        # Opened (and the store created) only once the data and every output folder have been checked.
+        tracker = lambda: Tracker(args.tracking_uri, experiment=f"akd-{cfg.benchmark}")  # noqa: E731
         results = Path(args.results_dir) if args.command == "bench" else None
         command = "akd " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
         run_benchmark(cfg, tracker, ModelStore(args.store_dir), results, dry_run=args.dry_run, command=command)

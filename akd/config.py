@@ -272,19 +272,28 @@ def _coerce(value: Any, current: Any, name: str) -> Any:
     return number
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """``["annealing.tau_max=5", "seeds=1,2"]`` -> nested dict."""
-    nested: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise AkdError(f"--set expects key=value, got {pair!r}")
-        key, value = pair.split("=", 1)
+def nest(flat: dict[str, Any], into: dict[str, Any] | None = None, replace: bool = True) -> dict[str, Any]:
+    """``{"annealing.tau_max": 5}`` -> ``{"annealing": {"tau_max": 5}}``, merged into ``into``.
+
+    With ``replace=False`` a value already in ``into`` is kept (an explicit ``--set`` wins).
+    """
+    nested = {} if into is None else into
+    for key, value in flat.items():
         node = nested
         *parents, leaf = key.strip().split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = value.strip()
+        if replace or leaf not in node:
+            node[leaf] = value
     return nested
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["annealing.tau_max=5", "seeds=1,2"]`` -> nested dict."""
+    for pair in pairs:
+        if "=" not in pair:
+            raise AkdError(f"--set expects key=value, got {pair!r}")
+    return nest({key: value.strip() for key, value in (pair.split("=", 1) for pair in pairs)})
 
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")

@@ -245,5 +245,6 @@ class Tracker:
             raise
 
     @_reported
-    def end(self, run_id: str, ok: bool = True) -> None:
-        self.client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
+    def end(self, run_id: str, ok: bool = True, status: str | None = None) -> None:
+        """FINISHED or FAILED, or ``status`` (e.g. KILLED for a pruned trial)."""
+        self.client.set_terminated(run_id, status or ("FINISHED" if ok else "FAILED"))

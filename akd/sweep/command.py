@@ -1,7 +1,7 @@
 """``akd sweep BENCHMARK --profile P --space NAME``: check everything, run the workers, write the outputs.
 
-Order: settings and the space (every corner validated), the Optuna storage (reachable), the
-tracking URI, every output folder (writable); only then is anything created. ``--workers N``
+Order: settings and the space (every corner validated), the tracking URI (akd.cli), the Optuna
+storage (reachable), every output folder (writable); only then is anything created. ``--workers N``
 starts N worker processes of this same command on one study (each with its share of the CPU
 threads, or one GPU each) and writes the outputs when they are done; a worker on another machine
 runs the same command with the same ``--storage`` and ``--tracking-uri``.
@@ -22,11 +22,11 @@ from akd.errors import AkdError
 from akd.hashing import content_key
 from akd.store import ModelStore
 from akd.sweep.figures import grid_figure, study_figures
-from akd.sweep.outputs import grid_frame, write_outputs
-from akd.sweep.space import Space, fingerprint, load_space, max_epochs
+from akd.sweep.outputs import best_record, grid_frame, write_outputs
+from akd.sweep.space import Space, fingerprint, load_space
 from akd.sweep.study import StaleTrials, default_storage, open_storage, open_study, redact, work
 from akd.sweep.trials import TrialRunner
-from akd.tracking import Tracker, check_tracking_uri, default_tracking_uri
+from akd.tracking import Tracker, default_tracking_uri
 from akd.validation import ensure_writable
 
 
@@ -73,8 +73,7 @@ def run_sweep(args, cfg: BenchConfig, argv: list[str], log=print) -> None:
     storage_url = args.storage or default_storage()
     stale = StaleTrials()
     storage = open_storage(storage_url, args.heartbeat, stale)
-    tracking = args.tracking_uri or default_tracking_uri()
-    check_tracking_uri(tracking)
+    tracking = args.tracking_uri or default_tracking_uri()  # checked by akd.cli before the storage is opened
     store = ModelStore(args.store_dir)
     folder = cfg.results_folder(Path(args.results_dir)) / f"sweep-{space.name}"
     worker = args.worker_index is not None
@@ -88,15 +87,16 @@ def run_sweep(args, cfg: BenchConfig, argv: list[str], log=print) -> None:
     if args.workers > 1 and not worker:
         _spawn(argv, args.workers, cfg, storage_url, tracking, log)
     tracker = Tracker(tracking, experiment=f"akd-{cfg.benchmark}")
-    studies, runners = {}, {}
+    stale.on_stale = _marker(tracker)
+    studies, runners, loaded = {}, {}, {}
     for arm in space.arms:
         study_name = name if len(space.arms) == 1 else f"{name}-{arm.method}"
         key, what = fingerprint(cfg, arm, seeds)
-        steps = len(seeds) * max_epochs(cfg, arm)
+        steps = len(seeds) * arm.max_epochs
         tags = {**study_tags, "study": study_name, "method": arm.method}
         study = open_study(storage, study_name, space, arm, key, what, steps, args.sampler_seed, args.worker_index or 0)
-        runner = TrialRunner(cfg, tracker, store, space, arm, seeds, tags, log, " ".join(["akd", *argv]))
-        stale.on_stale = _marker(tracker)
+        command = " ".join(["akd", *argv])
+        runner = TrialRunner(cfg, tracker, store, space, arm, seeds, tags, log, command, loaded)
         if args.workers == 1 or worker:
             log(f"study {study_name} ({redact(storage_url)}): {n_trials} trials of {arm.method}, seeds {seeds}")
             work(study, runner, n_trials)
@@ -145,12 +145,10 @@ def _outputs(folder: Path, space: Space, studies, runners, cfg: BenchConfig, see
         runner.setup()
         for path in paths:
             runner.tracker.log_file(runner.parent, path)
-        best = studies[runner.arm.method]
-        complete = [t for t in best.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-        if complete:
-            top = max(complete, key=lambda t: t.value)
-            runner.tracker.log_metrics(runner.parent, {"best_objective": top.value, "best_trial": top.number})
-            for k, v in top.params.items():  # tags, not params: a resumed sweep may find a better trial
+        top = best_record(studies[runner.arm.method], metric).get("best")
+        if top is not None:
+            runner.tracker.log_metrics(runner.parent, {"best_objective": top["objective"], "best_trial": top["trial"]})
+            for k, v in top["params"].items():  # tags, not params: a resumed sweep may find a better trial
                 runner.tracker.set_tag(runner.parent, f"best.{k}", str(v))
         runner.tracker.end(runner.parent, True)
     log(f"Sweep outputs written to {folder}")

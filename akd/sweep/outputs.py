@@ -12,8 +12,8 @@
 
 from __future__ import annotations
 
-import io
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import optuna
 import pandas as pd
 
 from akd.hashing import atomic_write
+from akd.results import mean_std
 from akd.sweep.space import Space
 
 
@@ -69,10 +70,12 @@ def best_record(study: optuna.Study, metric: str) -> dict[str, Any]:
 
 
 def _pm(values: list[float]) -> str:
-    if not values:
-        return "not run"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.2f} ± {sd:.2f}"
+    """mean ± std as in the benchmark tables (the mean alone for one seed); "not run" for none."""
+    return (
+        mean_std(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan)
+        if values
+        else "not run"
+    )
 
 
 def grid_frame(study: optuna.Study, metric: str, seeds: list[int]) -> pd.DataFrame:
@@ -138,10 +141,7 @@ def write_outputs(
 ) -> list[Path]:
     """Write the sweep's tables; returns their paths (figures: akd.sweep.figures)."""
     paths = []
-    frame = trials_frame(studies, metric)
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False, float_format="%.4f")
-    atomic_write(folder / "trials.csv", buf.getvalue())
+    atomic_write(folder / "trials.csv", trials_frame(studies, metric).to_csv(index=False, float_format="%.4f"))
     paths.append(folder / "trials.csv")
     best = {method: best_record(study, metric) for method, study in studies.items()}
     doc = {**about, "space": space.name, "objective": f"val_{metric}_best, mean over seeds {seeds}", "methods": best}
@@ -152,16 +152,11 @@ def write_outputs(
         study = next(iter(studies.values()))
         grid = grid_frame(study, metric, seeds)
         keys = sorted(space.arms[0].grid)
-        buf = io.StringIO()
-        grid.to_csv(buf, index=False, float_format="%.4f")
-        atomic_write(folder / "grid.csv", buf.getvalue())
+        atomic_write(folder / "grid.csv", grid.to_csv(index=False, float_format="%.4f"))
         atomic_write(folder / "grid.md", grid_markdown(grid, keys, metric, header))
         paths += [folder / "grid.csv", folder / "grid.md"]
     elif len(studies) > 1:
-        n = max(
-            best_record(s, metric)["trials"]["complete"] + best_record(s, metric)["trials"]["pruned"]
-            for s in studies.values()
-        )
+        n = max(rec["trials"]["complete"] + rec["trials"]["pruned"] for rec in best.values())
         atomic_write(folder / "table.md", fair_markdown(best, metric, n, header))
         paths.append(folder / "table.md")
     return paths

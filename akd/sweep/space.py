@@ -33,13 +33,14 @@ is refused in one line that names the corner.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from akd.config import BenchConfig, _apply, flatten
+from akd.config import MACHINE_SETTINGS, BenchConfig, _apply, flatten, nest
 from akd.errors import AkdError
 from akd.hashing import content_key
 from akd.methods import build_stages
@@ -89,6 +90,9 @@ class Arm:
     params: tuple[Param, ...] = ()
     grid: dict[str, list] = field(default_factory=dict)  # every setting's values (a product, or the points')
     points: tuple[dict[str, Any], ...] = ()  # explicit points (e.g. equal budgets), instead of the product
+    # the most epochs one seed of a trial trains (the student's stages, over the box's corners; set by
+    # load_space): each seed's epochs are reported to the pruner at steps seed_index * max_epochs + epoch
+    max_epochs: int = 0
 
     @property
     def is_grid(self) -> bool:
@@ -139,25 +143,9 @@ def with_settings(cfg: BenchConfig, method: str, settings: dict[str, Any]) -> Be
     from akd.validation import validate
 
     out = copy.deepcopy(cfg)
-    nested: dict[str, Any] = {"methods": [method]}
-    for key, value in settings.items():
-        node = nested
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    _apply(out, nested, "")
+    _apply(out, nest(settings, {"methods": [method]}), "")
     validate(out)
     return out
-
-
-def max_epochs(cfg: BenchConfig, arm: Arm) -> int:
-    """The most epochs one seed of a trial can train (the student's stages, over the box's corners):
-    each seed's epochs are reported to the pruner at steps ``seed_index * max_epochs + epoch``."""
-    return max(
-        sum(st.epochs for st in build_stages(arm.method, with_settings(cfg, arm.method, c)) if not st.shared)
-        for c in arm.corners()
-    )
 
 
 def _param(key: str, spec: Any, where: str) -> Param:
@@ -263,17 +251,23 @@ def load_space(spec: dict[str, Any], profile: str, name: str, cfg: BenchConfig) 
         known = ", ".join(sorted(spaces)) or "none declared"
         raise AkdError(f"benchmark {cfg.benchmark!r} has no sweep space {name!r} for profile {profile!r}: {known}")
     space = parse_space(name, spaces[name], f"sweep space {name!r}")
-    for arm in space.arms:
-        corners = arm.corners()
-        if len(corners) > MAX_CORNERS:
-            raise AkdError(f"sweep space {name!r}: {len(corners)} corners to check; split it into smaller spaces")
-        for corner in corners:
-            try:
-                with_settings(cfg, arm.method, corner)
-            except AkdError as exc:
-                point = ", ".join(f"{k}={v}" for k, v in corner.items())
-                raise AkdError(f"sweep space {name!r} ({arm.method}) has an invalid point {point}: {exc}") from None
-    return space
+    return dataclasses.replace(space, arms=tuple(_checked(space.name, arm, cfg) for arm in space.arms))
+
+
+def _checked(name: str, arm: Arm, cfg: BenchConfig) -> Arm:
+    """``arm`` with its ``max_epochs``, once every corner passed the suite's validation."""
+    corners = arm.corners()
+    if len(corners) > MAX_CORNERS:
+        raise AkdError(f"sweep space {name!r}: {len(corners)} corners to check; split it into smaller spaces")
+    epochs = 0
+    for corner in corners:
+        try:
+            trial_cfg = with_settings(cfg, arm.method, corner)
+        except AkdError as exc:
+            point = ", ".join(f"{k}={v}" for k, v in corner.items())
+            raise AkdError(f"sweep space {name!r} ({arm.method}) has an invalid point {point}: {exc}") from None
+        epochs = max(epochs, sum(st.epochs for st in build_stages(arm.method, trial_cfg) if not st.shared))
+    return dataclasses.replace(arm, max_epochs=epochs)
 
 
 OBJECTIVE = "val_<selection metric>_best, mean over seeds"
@@ -287,6 +281,4 @@ def fingerprint(cfg: BenchConfig, arm: Arm, seeds: list[int]) -> tuple[str, dict
 
 
 def _machine(key: str) -> bool:
-    from akd.config import MACHINE_SETTINGS
-
     return key in MACHINE_SETTINGS or key in ("seeds", "methods", "label", "tasks")

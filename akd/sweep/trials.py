@@ -33,7 +33,7 @@ from akd.bench import BenchmarkRunner, runtime_for
 from akd.config import BenchConfig
 from akd.plan import build_plan
 from akd.store import ModelStore
-from akd.sweep.space import Arm, Space, max_epochs, with_settings
+from akd.sweep.space import Arm, Space, with_settings
 from akd.tasks.base import load_task
 from akd.tracking import Tracker
 
@@ -67,21 +67,25 @@ class TrialRunner(BenchmarkRunner):
         study_tags: dict[str, str],
         log=print,
         command: str = "",
+        loaded: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(cfg, tracker, store, None, log, command)
         self.base, self.space, self.arm, self.seeds = cfg, space, arm, list(seeds)
         self.study_tags = study_tags
         self.track_reuse = False
         self.models: dict[str, nn.Module] = {}  # store key -> frozen teacher or TA, across trials
-        self.max_epochs = max_epochs(cfg, arm)
+        self.max_epochs = arm.max_epochs
+        self.loaded = {} if loaded is None else loaded  # machine and data, shared by the runners of one sweep
         self.task = None
 
     def setup(self) -> None:
-        """Load the data and open the tracker once; claim (or rejoin) the study's parent run."""
+        """Load the data (once per sweep) and open the tracker; claim (or rejoin) the study's parent run."""
         if self.task is not None:
             return
-        rt = runtime_for(self.base)
-        self.open(rt, load_task(self.base, rt.device))
+        if not self.loaded:
+            rt = runtime_for(self.base)
+            self.loaded.update(rt=rt, task=load_task(self.base, rt.device))
+        self.open(self.loaded["rt"], self.loaded["task"])
         self.metric = self.task.selection_metric
         self.parent = claim_study_run(self.tracker, self.study_tags, self.base_tags, self.arm, self.seeds)
 
@@ -107,7 +111,7 @@ class TrialRunner(BenchmarkRunner):
         except optuna.TrialPruned as exc:
             self.log(f"trial {trial.number} {_settings(settings)}: {exc}")
             self.tracker.set_tag(run_id, "trial_state", "PRUNED")
-            self.tracker.client.set_terminated(run_id, "KILLED")
+            self.tracker.end(run_id, status="KILLED")
             raise
         except BaseException as exc:
             trial.set_user_attr("error", " ".join(str(exc).split())[:300])
@@ -136,23 +140,22 @@ class TrialRunner(BenchmarkRunner):
         self.cfg = cfg  # the runner's helpers read the trial's settings
         used: dict[str, nn.Module] = {}
         per_seed: dict[int, dict[str, float]] = {}
-        for index, seed in enumerate(self.seeds):
-            one = copy.copy(cfg)
-            one.seeds = [seed]
-            teacher: nn.Module | None = None
-            for run in build_plan(one, self.task, self.store):
-                if run.kind == "method":
-                    record = self._observed(run, teacher, run_id, trial, index)
-                    per_seed[seed] = {k: v for k, v in record.items() if "." not in k}
-                    continue
-                if run.key not in self.models:
-                    source = teacher if run.kind == "shared" and run.stages[0].teacher == "teacher" else None
-                    self.models[run.key] = self._stored_or_train(run, source)
-                used[run.key] = self.models[run.key]
-                if run.kind == "teacher":
-                    teacher = used[run.key]
-                else:
-                    self.shared_models[run.key] = used[run.key]
+        one = copy.copy(cfg)
+        one.seeds = self.seeds
+        teacher: nn.Module | None = None
+        for run in build_plan(one, self.task, self.store):  # the teacher, then per seed: shared runs, the method
+            if run.kind == "method":
+                record = self._observed(run, teacher, run_id, trial, self.seeds.index(run.seed))
+                per_seed[run.seed] = {k: v for k, v in record.items() if "." not in k}
+                continue
+            if run.key not in self.models:
+                source = teacher if run.kind == "shared" and run.stages[0].teacher == "teacher" else None
+                self.models[run.key] = self._stored_or_train(run, source)
+            used[run.key] = self.models[run.key]
+            if run.kind == "teacher":
+                teacher = used[run.key]
+            else:
+                self.shared_models[run.key] = used[run.key]
         self.models, self.shared_models = used, {}  # keep what the next trial most likely needs
         return per_seed
 
