@@ -207,7 +207,12 @@ def _list() -> None:
         for profile, values in spec.get("profiles", {}).items():
             about = values.get("about", "") if isinstance(values, dict) else ""
             print(f"  --profile {profile:<8} {about}")
-        for space, table in spec.get("sweeps", {}).items():
+        spaces = dict(spec.get("sweeps", {}))
+        for profile, values in spec.get("profiles", {}).items():  # spaces only some profiles declare
+            for space, table in (values.get("sweeps", {}) if isinstance(values, dict) else {}).items():
+                if space not in spec.get("sweeps", {}) and isinstance(table, dict):
+                    spaces[space] = {"about": f"{table.get('about', '')} (profile {profile})"}
+        for space, table in spaces.items():
             about = table.get("about", "") if isinstance(table, dict) else ""
             print(f"  --space {space:<10} {about}")
     print("methods:", ", ".join(METHODS.names()))

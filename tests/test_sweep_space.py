@@ -135,3 +135,31 @@ def test_parse_space_reads_every_form():
     assert len(space.arms[0].corners()) == 8
     with pytest.raises(AkdError, match="repeated"):
         parse_space("g", {"method": "annealing", "grid": [{"annealing.tau_max": 1}, {"annealing.tau_max": 1}]}, "g")
+
+
+def _declared():
+    from akd.config import list_benchmarks
+
+    for bench in list_benchmarks():
+        spec = read_benchmark_file(bench)
+        for profile, table in spec.get("profiles", {}).items():
+            names = set(spec.get("sweeps", {})) | set(table.get("sweeps", {}))
+            yield from ((bench, profile, name) for name in sorted(names))
+
+
+@pytest.mark.parametrize(("bench", "profile", "name"), list(_declared()))
+def test_every_declared_space_loads_for_every_profile(bench, profile, name):
+    cfg = load_benchmark(bench, profile)
+    space = load_space(read_benchmark_file(bench), profile, name, cfg)  # every corner valid for this profile
+    assert all(arm.max_epochs >= 1 for arm in space.arms)
+
+
+def test_every_nox_sweep_session_has_its_default_space():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "noxfile.py").read_text()
+    sessions = re.findall(r'_sweep\(session, "(\w+)", "(\w+)"', text)
+    assert len(sessions) == 5
+    for bench, profile in sessions:
+        load_space(read_benchmark_file(bench), profile, "annealing", load_benchmark(bench, profile))
