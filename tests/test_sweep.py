@@ -76,6 +76,8 @@ def test_resume_continues_to_the_count_without_repeats(swept):
     assert first_ids < resumed and len(resumed) == 5  # the first three kept, two added
     assert {r.info.run_id for r in of_kind(swept["final"], "trial")} == resumed  # a finished sweep adds nothing
     assert len(swept["final"]) == len(swept["after_resume"])
+    kinds = sorted(r.data.tags.get("kind") for r in swept["final"])
+    assert kinds == ["study", "teacher"] + ["trial"] * 5  # a stored teacher is reused without a run of its own
     teachers = [r for r in of_kind(swept["final"], "teacher") if r.data.tags.get("trained") == "true"]
     assert len(teachers) == 1  # trained once, reused silently by every later trial and invocation
 
@@ -106,6 +108,11 @@ def test_from_sweep_runs_the_best_settings(swept, monkeypatch):
     assert cfg.annealing.phase1_epochs == params["annealing.phase1_epochs"]
     assert cfg.annealing.phase2_epochs == params["annealing.phase2_epochs"]
     assert cfg.variant == "smoke-sweep-annealing"
+    other = 3 - params["annealing.tau_max"]  # 1 <-> 2
+    args = build_parser().parse_args(
+        ["bench", str(swept["root"] / "tiny.toml"), "--from-sweep", str(folder), "--set", f"annealing.tau_max={other}"]
+    )
+    assert _config(args).annealing.tau_max == other  # an explicit --set wins over the sweep's value
 
 
 def test_grid_runs_every_point_and_seed_once(in_tmp, monkeypatch):
@@ -127,12 +134,24 @@ def test_grid_runs_every_point_and_seed_once(in_tmp, monkeypatch):
     assert sorted((int(r["annealing.tau_max"]), int(r["seed"])) for r in rows) == sorted(trained)
     table = (folder / "grid.md").read_text()
     assert "| 1 |" in table and "| 2 |" in table
+    # seed k's epochs are logged (and reported to the pruner) at steps k * max_epochs + epoch: 3 epochs each
+    from mlflow.tracking import MlflowClient
+
+    trial_run = of_kind(runs(), "trial")[0].info.run_id
+    history = MlflowClient(f"sqlite:///{in_tmp / 'mlflow.db'}").get_metric_history(trial_run, "val_acc")
+    assert sorted(m.step for m in history) == [0, 1, 2, 3, 4, 5]
     assert (folder / "grid.png").exists() and (folder / "grid.pdf").exists()
 
 
-def test_fair_space_tunes_each_method_with_the_same_budget(in_tmp):
+def test_fair_space_tunes_each_method_with_the_same_budget(in_tmp, monkeypatch):
+    import akd.sweep.trials as trials
+
     bench = write_bench(in_tmp)
+    loads = []
+    original = trials.load_task
+    monkeypatch.setattr(trials, "load_task", lambda *a, **k: loads.append(1) or original(*a, **k))
     assert main(sweep_args(bench, "fair")) == 0
+    assert len(loads) == 1  # the data are loaded once for every method's study
     for method in ("nokd", "kd"):
         s = study(f"tiny-smoke-fair-{method}")
         assert len([t for t in s.trials if t.state.name == "COMPLETE"]) == 2
@@ -156,3 +175,14 @@ def test_sweep_seeds_do_not_make_a_new_variant(in_tmp):
     bench = write_bench(in_tmp)
     assert main(sweep_args(bench, "tau_max", "--seeds", "1", "--n-trials", "1")) == 0
     assert (Path(in_tmp) / "results/tiny/smoke/sweep-tau_max/best.json").exists()
+
+
+def test_two_local_workers_run_each_grid_point_once(in_tmp):
+    bench = write_bench(in_tmp)
+    assert main(sweep_args(bench, "tau_max", "--workers", "2")) == 0
+    s = study("tiny-smoke-tau_max")
+    done = [t for t in s.trials if t.state.name == "COMPLETE"]
+    assert sorted(t.params["annealing.tau_max"] for t in done) == [1, 2]
+    assert all(t.state.name != "RUNNING" for t in s.trials)
+    rows = list(csv.DictReader((in_tmp / "results/tiny/smoke/sweep-tau_max/grid.csv").open()))
+    assert sorted(int(r["annealing.tau_max"]) for r in rows) == [1, 2]

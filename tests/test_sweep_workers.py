@@ -75,8 +75,12 @@ MLFLOW = os.environ.get("AKD_TEST_MLFLOW_URL")
     reason="needs AKD_TEST_POSTGRES_URL and AKD_TEST_MLFLOW_URL (.ci/run starts both servers on 127.0.0.1)",
 )
 def test_two_machines_share_one_study_on_real_servers(tmp_path):
-    bench = write_bench(tmp_path)
-    name = f"two-machines-{uuid.uuid4().hex[:8]}"
+    # a fresh experiment (named after the benchmark file) and study: the server may hold earlier runs,
+    # among them a published teacher of the same recipe, which would then be fetched, not trained
+    unique = uuid.uuid4().hex[:8]
+    bench = write_bench(tmp_path, name=f"two_machines_{unique}")
+    experiment = f"akd-two_machines_{unique}"
+    name = f"two-machines-{unique}"
     n_trials = 4
     workers = []
     for machine in ("a", "b"):  # separate working folders and model stores: two machines
@@ -103,7 +107,7 @@ def test_two_machines_share_one_study_on_real_servers(tmp_path):
     finished = [t for t in s.trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert len(finished) == n_trials
     assert len({tuple(sorted(t.params.items())) + (t.number,) for t in finished}) == n_trials
-    mine = [r for r in runs(MLFLOW) if r.data.tags.get("study") == name]
+    mine = [r for r in runs(MLFLOW, experiment) if r.data.tags.get("study") == name]
     trials = of_kind(mine, "trial")
     by_trial = {}
     for r in trials:
@@ -114,10 +118,50 @@ def test_two_machines_share_one_study_on_real_servers(tmp_path):
     assert len(parents) == 1
     teacher_runs = [
         r
-        for r in runs(MLFLOW)
+        for r in runs(MLFLOW, experiment)
         if r.data.tags.get("kind") == "teacher" and r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id
     ]
     trained = [r for r in teacher_runs if r.data.tags.get("trained") == "true"]
     assert len(trained) == 1  # one machine trained it; the other fetched it from the server
     stores = [len(list((tmp_path / m / "store").glob("*/model.pt"))) for m in ("a", "b")]
     assert stores == [1, 1]
+
+
+def test_claim_elects_the_oldest_run_when_two_start_at_once(in_tmp):
+    """Two workers that both looked before either started: the later one deletes its run and joins."""
+    from akd.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{in_tmp / 'mlflow.db'}", experiment="claims")
+    match = {"kind": "study", "study": "s"}
+    other = tracker.start("other worker's", match)  # started first, but after our first look
+    time.sleep(0.02)
+    real_find, looks = tracker.find, []
+
+    def late_find(tags, statuses=("RUNNING", "FINISHED")):  # noqa: ANN001
+        looks.append(tags)
+        return [] if len(looks) == 1 else real_find(tags, statuses)
+
+    tracker.find = late_find
+    assert tracker.claim("mine", match) == (other, False)
+    assert [r.info.run_id for r in real_find(match)] == [other]  # ours is deleted: one run for the study
+
+
+def test_a_trial_started_beyond_the_budget_trains_nothing(monkeypatch):
+    """Another worker's trial started between our budget check and our ask: ours is surplus, not run."""
+    import akd.sweep.study as study_module
+
+    s = optuna.create_study(direction="maximize")
+    s.ask()  # trial 0: another worker's, running; it fills a budget of 1
+    checks = []
+    real = study_module.counted
+    monkeypatch.setattr(
+        study_module,
+        "counted",
+        lambda st, below=None: 0 if not checks.append(1) and len(checks) == 1 else real(st, below),
+    )
+    ran = []
+    study_module.work(s, lambda trial: ran.append(trial.number) or 1.0, n_trials=1)
+    assert ran == []
+    ours = s.trials[1]
+    assert ours.state.name == "FAIL" and ours.user_attrs.get("surplus") is True
+    assert len(s.trials) == 2  # and the worker stopped
