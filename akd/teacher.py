@@ -19,6 +19,8 @@ Counters (logged to MLflow per run): ``samples`` passed through the model, epoch
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -51,6 +53,19 @@ def forward_totals(rows: list[dict]) -> dict[str, float]:
     return out
 
 
+_DIGESTS: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
+
+
+def frozen_digest(model: nn.Module) -> str:
+    """:func:`~akd.cache.state_digest` of a frozen model, hashed once per model object (a sweep's
+    trials each build a source from the same teacher); a model that can still train is hashed each time."""
+    if any(p.requires_grad for p in model.parameters()):
+        return state_digest(model)
+    if model not in _DIGESTS:
+        _DIGESTS[model] = state_digest(model)
+    return _DIGESTS[model]
+
+
 def freeze(model: nn.Module) -> nn.Module:
     """Eval mode and no gradients: a teacher or TA from here on."""
     model.eval()
@@ -77,7 +92,7 @@ class FrozenLogits:
         self.seed, self.batch_size, self.eval_batch_size = seed, batch_size, eval_batch_size
         self.identity = None  # hashing the weights is only needed to key the cache
         if cache is not None:
-            digest = state_digest(model)
+            digest = frozen_digest(model)
             self.identity = stream_identity(digest, role, arch, task, seed, batch_size, eval_batch_size, rt)
         self.role = role
         self.images = self.computed = self.cached = 0

@@ -282,3 +282,18 @@ def test_clear_accepts_a_cache_made_before_the_tag_and_spares_an_entry_being_com
         assert cache.clear()[0] == 2
         assert busy.is_dir() and (busy / "epoch-0001.lock").exists()  # its folder and lock are left alone
     assert cache.entries() == [] and [p.name for p in root.iterdir()] == [busy.name]
+
+
+def test_a_frozen_teachers_weights_are_hashed_once(monkeypatch):
+    """Every sweep trial builds a source from the same teacher: its cache key is computed once."""
+    import akd.teacher as teacher_module
+    from akd.teacher import freeze, frozen_digest
+
+    hashed = []
+    real = teacher_module.state_digest
+    monkeypatch.setattr(teacher_module, "state_digest", lambda m: hashed.append(m) or real(m))
+    model = torch.nn.Linear(3, 2)
+    first, second = frozen_digest(model), frozen_digest(model)  # still trainable: hashed each time
+    assert len(hashed) == 2 and first == second
+    freeze(model)
+    assert frozen_digest(model) == frozen_digest(model) == first and len(hashed) == 3
