@@ -53,9 +53,10 @@ from akd.tracking import Tracker
 from baselines.kd import HintonKD
 from benchmarks.perf_glue import glue_timing
 from benchmarks.perf_report import BATCH, STUDENT, cpu_name, report
+from benchmarks.perf_sweep import trials_timing
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("epoch", "smoke", "sweep", "glue")
+PARTS = ("epoch", "smoke", "sweep", "trials", "glue")
 
 
 # ---------------------------------------------------------------- measuring
@@ -353,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}", experiment="akd-perf")
         smoke = smoke_timing(workdir, tracker, print) if "smoke" in args.parts else None
         sweep = sweep_timing(args, workdir, tracker, rt, print) if "sweep" in args.parts else None
+        trials = trials_timing(workdir, args.sweep_images, print) if "trials" in args.parts else None
     glue = glue_timing(ROOT / "data", args.glue_sentences, args.repeats, rt, print) if "glue" in args.parts else None
     meta = {
         "machine": f"{cpu_name()}, {os.cpu_count()} cores",
@@ -363,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": started,
         **git_state(),
     }
-    text = report(meta, rows, cache_info, smoke, sweep, glue)
+    text = report(meta, rows, cache_info, smoke, sweep, glue, trials)
     print()
     print(text)
     if len(args.parts) < len(PARTS):
@@ -371,7 +373,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"meta": meta, "epoch": rows, "cache": cache_info, "smoke": smoke, "sweep": sweep, "glue": glue}
+    payload = {
+        "meta": meta,
+        "epoch": rows,
+        "cache": cache_info,
+        "smoke": smoke,
+        "sweep": sweep,
+        "trials": trials,
+        "glue": glue,
+    }
     atomic_write(out / "summary.json", json.dumps(payload, indent=2, default=float))
     atomic_write(out / "summary.md", text)
     print(f"Written to {out / 'summary.md'}")

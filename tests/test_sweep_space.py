@@ -163,3 +163,17 @@ def test_every_nox_sweep_session_has_its_default_space():
     assert len(sessions) == 5
     for bench, profile in sessions:
         load_space(read_benchmark_file(bench), profile, "annealing", load_benchmark(bench, profile))
+
+
+def test_existing_study_with_another_pruner_is_refused(in_tmp, capsys):
+    bench = write_bench(in_tmp)
+    assert main(sweep_args(bench, "annealing", "--n-trials", "1")) == 0
+    capsys.readouterr()
+    write_bench(
+        in_tmp,
+        SPACES.replace(
+            '[sweeps.annealing]\nmethod = "annealing"', '[sweeps.annealing]\nmethod = "annealing"\npruner = "none"'
+        ),
+    )
+    assert main(sweep_args(bench, "annealing", "--n-trials", "1")) == 2
+    assert "a different sampler or pruner" in capsys.readouterr().err

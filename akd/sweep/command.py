@@ -91,7 +91,7 @@ def run_sweep(args, cfg: BenchConfig, argv: list[str], log=print) -> None:
     studies, runners, loaded = {}, {}, {}
     for arm in space.arms:
         study_name = name if len(space.arms) == 1 else f"{name}-{arm.method}"
-        key, what = fingerprint(cfg, arm, seeds)
+        key, what = fingerprint(cfg, space, arm, seeds)
         steps = len(seeds) * arm.max_epochs
         tags = {**study_tags, "study": study_name, "method": arm.method}
         study = open_study(storage, study_name, space, arm, key, what, steps, args.sampler_seed, args.worker_index or 0)

@@ -273,10 +273,12 @@ def _checked(name: str, arm: Arm, cfg: BenchConfig) -> Arm:
 OBJECTIVE = "val_<selection metric>_best, mean over seeds"
 
 
-def fingerprint(cfg: BenchConfig, arm: Arm, seeds: list[int]) -> tuple[str, dict[str, Any]]:
-    """What a study's trials mean: its space, objective, seeds and every other setting."""
+def fingerprint(cfg: BenchConfig, space: Space, arm: Arm, seeds: list[int]) -> tuple[str, dict[str, Any]]:
+    """What a study's trials mean: its space, how it is searched (sampler, pruner: a pruned trial's
+    state depends on it), objective, seeds and every other setting."""
     fixed = {k: v for k, v in flatten(cfg.to_dict()).items() if not _machine(k)}
-    what = {"arm": arm.describe(), "objective": OBJECTIVE, "seeds": list(seeds), "config": fixed}
+    how = {"sampler": space.sampler, "pruner": space.pruner}
+    what = {"arm": arm.describe(), "search": how, "objective": OBJECTIVE, "seeds": list(seeds), "config": fixed}
     return content_key(what, 16), what
 
 

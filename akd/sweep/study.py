@@ -163,9 +163,10 @@ def open_study(
 
 
 def _difference(old: dict[str, Any], new: dict[str, Any]) -> str:
-    for part in ("arm", "objective", "seeds"):
+    for part in ("arm", "search", "objective", "seeds"):
         if old.get(part) != new.get(part):
-            return f"a different {'space' if part == 'arm' else part} ({old.get(part)} != {new.get(part)})"
+            what = {"arm": "space", "search": "sampler or pruner"}.get(part, part)
+            return f"a different {what} ({old.get(part)} != {new.get(part)})"
     changed = sorted(
         k
         for k in set(old.get("config", {})) | set(new.get("config", {}))
