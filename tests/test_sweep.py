@@ -93,6 +93,9 @@ def test_outputs_written(swept):
     top = max(complete, key=lambda t: t.value)
     assert doc["best"]["objective"] == top.value and doc["best"]["params"] == top.params
     assert doc["trials"] == {"complete": 4, "pruned": 1, "fail": 0}
+    about = best(folder)
+    assert len(about["provenance"]["git_commit"]) == 40 and "version.torch" in about["provenance"]
+    assert about["command"].startswith("akd sweep")
     assert (folder / "history.pdf").read_bytes()[:4] == b"%PDF"
 
 

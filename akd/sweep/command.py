@@ -20,6 +20,7 @@ from akd.bench import cache_for
 from akd.config import BenchConfig, read_benchmark_file
 from akd.errors import AkdError
 from akd.hashing import content_key
+from akd.provenance import provenance
 from akd.store import ModelStore
 from akd.sweep.figures import grid_figure, study_figures
 from akd.sweep.outputs import best_record, grid_frame, write_outputs
@@ -131,6 +132,8 @@ def _outputs(folder: Path, space: Space, studies, runners, cfg: BenchConfig, see
         "space_declared": {arm.method: arm.describe() for arm in space.arms},
         "pruner": "none" if space.is_grid else space.pruner,
         "sampler": "grid" if space.is_grid else space.sampler,
+        "command": first.command,
+        "provenance": provenance(first.rt.device),  # of the machine writing the outputs (each trial's: MLflow)
     }
     paths = write_outputs(folder, space, studies, metric, seeds, about)
     for method, study in studies.items():
