@@ -34,7 +34,8 @@ def test_killed_worker_trial_is_marked_failed_and_retried(in_tmp):
     # trials of 8-10 epochs: seconds long, so the poller below finds one mid-training
     long_trials = SPACES.replace('"annealing.phase1_epochs" = [2, 3]', '"annealing.phase1_epochs" = [8, 10]')
     bench = write_bench(in_tmp, long_trials, epochs=8)
-    args = sweep_args(bench, "annealing", "--n-trials", "2", "--heartbeat", "1")
+    # a budget of 1: the killed trial is the last one, so only the stale-trial check can resume it
+    args = sweep_args(bench, "annealing", "--n-trials", "1", "--heartbeat", "1")
     worker = _akd(args, in_tmp)
     storage = f"sqlite:///{in_tmp}/optuna.db"
     deadline = time.monotonic() + 180
@@ -53,14 +54,14 @@ def test_killed_worker_trial_is_marked_failed_and_retried(in_tmp):
         time.sleep(0.05)
     worker.wait()
     assert killed_trial is not None, worker.stderr.read()[-2000:]
-    time.sleep(4)  # past the grace period (3 heartbeats)
-    assert main([*args]) == 0  # the same command again: the stale trial is failed, then retried
+    # the same command at once: it waits out the grace period (3 heartbeats), fails the silent trial and retries it
+    assert main([*args]) == 0
     s = study("tiny-smoke-annealing", storage)
     dead = s.trials[killed_trial]
     assert dead.state.name == "FAIL"
     retries = [t for t in s.trials if t.system_attrs.get("failed_trial") == killed_trial]
     assert len(retries) == 1 and retries[0].state.name == "COMPLETE" and retries[0].params == dead.params
-    assert sum(t.state.name == "COMPLETE" for t in s.trials) == 2
+    assert sum(t.state.name == "COMPLETE" for t in s.trials) == 1
     by_number = {r.data.tags["trial_number"]: r for r in of_kind(runs(), "trial")}
     assert by_number[str(killed_trial)].info.status == "FAILED"
     assert by_number[str(retries[0].number)].info.status == "FINISHED"
@@ -159,9 +160,15 @@ def test_a_trial_started_beyond_the_budget_trains_nothing(monkeypatch):
         "counted",
         lambda st, below=None: 0 if not checks.append(1) and len(checks) == 1 else real(st, below),
     )
-    ran = []
-    study_module.work(s, lambda trial: ran.append(trial.number) or 1.0, n_trials=1)
-    assert ran == []
+    ran, waits = [], []
+
+    def other_worker_finishes(seconds):  # our worker waits for trial 0 before it returns
+        waits.append(seconds)
+        s.tell(0, 0.5)
+
+    monkeypatch.setattr(study_module.time, "sleep", other_worker_finishes)
+    study_module.work(s, lambda trial: ran.append(trial.number) or 1.0, n_trials=1, heartbeat=1)
+    assert ran == [] and waits == [1]
     ours = s.trials[1]
     assert ours.state.name == "FAIL" and ours.user_attrs.get("surplus") is True
     assert len(s.trials) == 2  # and the worker stopped

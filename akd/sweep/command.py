@@ -100,7 +100,7 @@ def run_sweep(args, cfg: BenchConfig, argv: list[str], log=print) -> None:
         runner = TrialRunner(cfg, tracker, store, space, arm, seeds, tags, log, command, loaded)
         if args.workers == 1 or worker:
             log(f"study {study_name} ({redact(storage_url)}): {n_trials} trials of {arm.method}, seeds {seeds}")
-            work(study, runner, n_trials)
+            work(study, runner, n_trials, args.heartbeat, log)
         studies[arm.method], runners[arm.method] = study, runner
     if not worker:
         _outputs(folder, space, studies, runners, cfg, seeds, n_trials, storage_url, log)

@@ -8,12 +8,14 @@ Optuna's storage is the record of what is done; MLflow holds the runs (akd.sweep
   longer than its writes); for many workers or machines use PostgreSQL, as Optuna advises.
 - **Budget**: ``--n-trials`` counts the study's finished (complete or pruned) and running
   trials, whichever worker ran them, so re-running a command resumes up to the count. A worker
-  stops when the budget is reached; a trial that starts when the trials numbered below it
-  already fill the budget (two workers asking at once) is left as FAIL with the user attribute
-  ``surplus`` before anything trains, so exactly ``n_trials`` trials finish.
+  stops when the budget is reached and no trial is running elsewhere; a trial that starts when
+  the trials numbered below it already fill the budget (two workers asking at once) is left as
+  FAIL with the user attribute ``surplus`` before anything trains, so exactly ``n_trials``
+  trials finish.
 - **Dead workers**: every running trial records a heartbeat; one that has been silent for the
-  grace period is marked FAIL when any worker next starts a trial, its MLflow run is marked
-  FAILED, and it is queued again with the same parameters (at most twice).
+  grace period (3 heartbeats) is marked FAIL when a worker next looks (before each trial, and
+  once per heartbeat while it waits for the last ones), its MLflow run is marked FAILED, and it
+  is queued again with the same parameters (at most twice).
 - **Repeatable**: the sampler's seed derives from ``--sampler-seed``, the number of trials the
   study held when the worker started, and the worker's index; one worker from scratch repeats a
   sweep exactly. Several workers interleave trials by timing, which no seed can repeat.
@@ -185,8 +187,14 @@ class Surplus(Exception):
     """A trial that started after the budget was filled: it trains nothing."""
 
 
-def work(study: optuna.Study, objective: Callable, n_trials: int) -> None:
-    """Run trials until the study holds ``n_trials`` finished or running ones."""
+def work(study: optuna.Study, objective: Callable, n_trials: int, heartbeat: float, log=print) -> None:
+    """Run trials until ``n_trials`` are finished, waiting for those running elsewhere.
+
+    A trial still RUNNING when the budget is otherwise full is another worker's, or a dead one's;
+    the worker polls once per heartbeat until it ends, or until it has been silent for the grace
+    period, when it is failed and queued again, and this worker runs it.
+    """
+    poll, grace = heartbeat, 3 * heartbeat
 
     def within_budget(trial: optuna.Trial) -> float:
         if counted(study, below=trial.number) >= n_trials:
@@ -210,6 +218,16 @@ def work(study: optuna.Study, objective: Callable, n_trials: int) -> None:
         if counted(study) >= n_trials:
             study.stop()
 
-    if counted(study) >= n_trials:
-        return
-    study.optimize(within_budget, callbacks=[stop_at_budget], catch=(Surplus, AkdError), gc_after_trial=False)
+    waited = False
+    while True:
+        optuna.storages.fail_stale_trials(study)  # a dead worker's trials: FAIL, and queued again
+        if counted(study) < n_trials:
+            study.optimize(within_budget, callbacks=[stop_at_budget], catch=(Surplus, AkdError), gc_after_trial=False)
+            continue
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not running:
+            return
+        if not waited:  # another worker's, or a dead one's: its trial is retried once it goes silent
+            log(f"waiting for {len(running)} trial(s) running elsewhere (a dead worker's are retried after {grace} s)")
+            waited = True
+        time.sleep(poll)
