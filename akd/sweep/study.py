@@ -220,7 +220,9 @@ def work(study: optuna.Study, objective: Callable, n_trials: int, heartbeat: flo
 
     waited = False
     while True:
-        optuna.storages.fail_stale_trials(study)  # a dead worker's trials: FAIL, and queued again
+        with warnings.catch_warnings():  # a dead worker's trials: FAIL, and queued again
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
         if counted(study) < n_trials:
             study.optimize(within_budget, callbacks=[stop_at_budget], catch=(Surplus, AkdError), gc_after_trial=False)
             continue
