@@ -14,7 +14,7 @@ Optuna's storage is the record of what is done; MLflow holds the runs (akd.sweep
   trials finish.
 - **Dead workers**: every running trial records a heartbeat; one that has been silent for the
   grace period (3 heartbeats) is marked FAIL when a worker next looks (before each trial, and
-  once per heartbeat while it waits for the last ones), its MLflow run is marked FAILED, and it
+  every 2 s while it waits for the last ones), its MLflow run is marked FAILED, and it
   is queued again with the same parameters (at most twice).
 - **Repeatable**: the sampler's seed derives from ``--sampler-seed``, the number of trials the
   study held when the worker started, and the worker's index; one worker from scratch repeats a
@@ -43,6 +43,7 @@ COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 MAX_RETRY = 2
 SCHEMA_ATTEMPTS = 5
 MAX_FAILURES = 3  # trials failing in a row stop a worker
+POLL_S = 2.0  # how often a worker whose budget is full checks on trials running elsewhere
 
 
 def default_storage() -> str:
@@ -191,10 +192,10 @@ def work(study: optuna.Study, objective: Callable, n_trials: int, heartbeat: flo
     """Run trials until ``n_trials`` are finished, waiting for those running elsewhere.
 
     A trial still RUNNING when the budget is otherwise full is another worker's, or a dead one's;
-    the worker polls once per heartbeat until it ends, or until it has been silent for the grace
-    period, when it is failed and queued again, and this worker runs it.
+    the worker polls (every ``POLL_S``, or heartbeat if shorter) until it ends, or until it has
+    been silent for the grace period, when it is failed and queued again, and this worker runs it.
     """
-    poll, grace = heartbeat, 3 * heartbeat
+    poll, grace = min(heartbeat, POLL_S), 3 * heartbeat
 
     def within_budget(trial: optuna.Trial) -> float:
         if counted(study, below=trial.number) >= n_trials:
