@@ -112,7 +112,8 @@ class BenchmarkRunner:
                     self._method(run, teacher)
             wall = time.perf_counter() - started
             table = summarize(self.rows, cfg, task)
-            self.log(to_markdown(table, cfg, wall, self.base_tags, task))  # on screen even if the disk is full
+            # on screen even if the disk is full
+            self.log(to_markdown(table, self.rows, cfg, wall, self.base_tags, task))
             if self.results_dir is not None:
                 paths = write_summary(table, cfg, self.rows, wall, self.base_tags, self.results_dir, task)
                 for path in paths:

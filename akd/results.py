@@ -22,6 +22,7 @@ import pandas as pd
 from akd.config import BenchConfig
 from akd.hashing import atomic_write
 from akd.paper import paper_row
+from akd.stats import paired
 from akd.tasks.base import Task
 
 LABELS = {
@@ -58,36 +59,33 @@ def summarize(rows: list[dict[str, Any]], cfg: BenchConfig, task: Task) -> pd.Da
     return pd.DataFrame(out)
 
 
-def _metric(table: pd.DataFrame) -> str:
-    """The reported metric's name, read from the table's columns (``test_<m>_mean``)."""
-    (column,) = [c for c in table.columns if c.startswith("test_") and c.endswith("_mean") and "_last" not in c]
-    return column[len("test_") : -len("_mean")]
-
-
 def mean_std(mean: float, std: float) -> str:
     """``mean ± std`` to two decimals; the mean alone when the std is undefined (one seed)."""
     return f"{mean:.2f}" if pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
 
 
-def verdict(table: pd.DataFrame) -> list[str]:
-    """Plain sentences: did Annealing-KD beat each other student method (mean over seeds)?"""
-    m = _metric(table)
-    acc = dict(zip(table["run"], table[f"test_{m}_mean"], strict=True))
-    std = dict(zip(table["run"], table[f"test_{m}_std"], strict=True))
-    if "annealing" not in acc:
+def verdict(rows: list[dict[str, Any]], metric: str, unit: str = "points") -> list[str]:
+    """Annealing-KD against each other student method, paired by seed (``akd.stats.paired``)."""
+    values: dict[str, dict[int, float]] = {}
+    for r in rows:
+        values.setdefault(r["run"], {})[int(r["seed"])] = r[f"test_{metric}"]
+    if "annealing" not in values:
         return []
-    lines = []
-    for other in ("nokd", "kd", "takd"):
-        if other in acc:
-            diff = acc["annealing"] - acc[other]
-            noise = max(std.get("annealing", 0) or 0, std.get(other, 0) or 0)
-            word = "beat" if diff > 0 else "did not beat"
-            caveat = " (within one std over seeds)" if abs(diff) <= noise else ""
-            lines.append(f"Annealing-KD {word} {LABELS[other]}: {diff:+.2f} points{caveat}.")
-    return lines
+    return [
+        paired(values["annealing"], values[other]).sentence("Annealing-KD", LABELS[other], unit)
+        for other in ("nokd", "kd", "takd")
+        if other in values and set(values[other]) & set(values["annealing"])
+    ]
 
 
-def to_markdown(table: pd.DataFrame, cfg: BenchConfig, wall_seconds: float, tags: dict[str, str], task: Task) -> str:
+def to_markdown(
+    table: pd.DataFrame,
+    rows: list[dict[str, Any]],
+    cfg: BenchConfig,
+    wall_seconds: float,
+    tags: dict[str, str],
+    task: Task,
+) -> str:
     m = task.report_metric
     name = "accuracy (%)" if m == "acc" else f"{m} (x100)"
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -115,7 +113,7 @@ def to_markdown(table: pd.DataFrame, cfg: BenchConfig, wall_seconds: float, tags
         last = mean_std(r[f"test_{m}_last_mean"], r[f"test_{m}_last_std"])
         name = LABELS.get(r["run"], r["run"])
         head.append(f"| {name} | {r['model']} | {selected} | {last} | {r['n_seeds']} | {paper} |")
-    lines = verdict(table)
+    lines = verdict(rows, m)
     budget = cfg.annealing.phase1_epochs + cfg.annealing.phase2_epochs
     if lines and budget != cfg.student_epochs:
         lines.append(
@@ -173,5 +171,5 @@ def write_summary(
     atomic_write(folder / "summary.json", json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
     atomic_write(per_seed, pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))
     atomic_write(csv, table.to_csv(index=False, float_format="%.4f"))
-    atomic_write(md, to_markdown(table, cfg, wall_seconds, tags, task))
+    atomic_write(md, to_markdown(table, rows, cfg, wall_seconds, tags, task))
     return [csv, md, per_seed]

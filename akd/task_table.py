@@ -19,6 +19,7 @@ from akd.config import BenchConfig
 from akd.hashing import atomic_write
 from akd.paper import paper_row
 from akd.results import LABELS, mean_std
+from akd.stats import paired
 from akd.tasks.metrics import glue_score
 
 
@@ -85,11 +86,8 @@ def tasks_markdown(rows: list[dict[str, Any]], cfg: BenchConfig, wall_seconds: f
             diffs = paired_differences(rows, task, other)
             if diffs:
                 each = ", ".join(f"{d:+.2f}" for _, d in diffs)
-                mean = sum(d for _, d in diffs) / len(diffs)
-                wins = sum(d > 0 for _, d in diffs)
-                lines.append(
-                    f"- {task}, vs {LABELS[other]}: {each} (mean {mean:+.2f}; better on {wins} of {len(diffs)} seeds)"
-                )
+                test = paired({s: d for s, d in diffs}, {s: 0.0 for s, _ in diffs})
+                lines.append(f"- {task}: {test.sentence('Annealing-KD', LABELS[other])} Per seed: {each}.")
     return "\n".join(lines) + "\n"
 
 

@@ -60,10 +60,10 @@ MUTANTS = [
         "return annealing_mse(logits, teacher_logits, 1.0, self.reduction)",
     ),
     Mutant(
-        "the verdict says 'beat' the wrong way round",
-        "akd/results.py",
-        'word = "beat" if diff > 0 else "did not beat"',
-        'word = "beat" if diff < 0 else "did not beat"',
+        "the verdict compares the methods the wrong way round",
+        "akd/stats.py",
+        "d = np.array([float(a[s]) - float(b[s]) for s in seeds])",
+        "d = np.array([float(b[s]) - float(a[s]) for s in seeds])",
     ),
     Mutant(
         "KD's two weights are passed swapped",

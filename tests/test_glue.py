@@ -159,7 +159,8 @@ def test_several_tasks_make_one_table_with_paired_seed_differences(glue):
     text = (folder / "summary.md").read_text()
     rte = runs[runs["task"] == "glue-rte"].set_index(["run", "seed"])["test_acc"]
     diffs = [rte[("annealing", s)] - rte[("nokd", s)] for s in (0, 1)]
-    assert f"- glue-rte, vs No-KD: {diffs[0]:+.2f}, {diffs[1]:+.2f}" in text
+    line = f"- glue-rte: Annealing-KD minus No-KD: {sum(diffs) / 2:+.2f} points ("
+    assert line in text and f"Per seed: {diffs[0]:+.2f}, {diffs[1]:+.2f}." in text
     assert "| run | model | glue-sst2 (acc) | glue-rte (acc) | score |" in text
 
 
