@@ -20,6 +20,7 @@ from akd.cache import LogitCache, default_cache_dir
 from akd.config import BenchConfig, flatten
 from akd.engine import StageResult, evaluate, predict, stage_metrics, train_stage
 from akd.errors import AkdError
+from akd.fidelity import student_fidelity
 from akd.hashing import atomic_write, derive_seed
 from akd.plan import Run, build_plan, estimate_seconds, format_plan
 from akd.provenance import provenance
@@ -50,6 +51,11 @@ def init_model(cfg: BenchConfig, role: str, seed: int, task: Task, rt: Runtime) 
     """Initial weights depend only on (seed, role): every method's student starts identical."""
     torch.manual_seed(derive_seed(seed, "init", role))
     return rt.place(task.build_model(cfg.arch(role)))
+
+
+def run_tags(run: Run) -> dict[str, str]:
+    """Tags the MLflow UI groups a run by: kind, seed, and method (``teacher`` and ``ta`` for those)."""
+    return {"kind": run.kind, "seed": str(run.seed), "method": run.method or run.name.split("/")[0]}
 
 
 class BenchmarkRunner:
@@ -164,7 +170,7 @@ class BenchmarkRunner:
         """Start ``run``'s nested MLflow run (or fill in ``run_id``, one claimed already) with its config."""
         params = flatten(self.cfg.to_dict()) | {"seed": run.seed}
         if run_id is None:
-            tags = {**self.base_tags, "kind": run.kind, "seed": str(run.seed), **extra_tags}
+            tags = {**self.base_tags, **run_tags(run), **extra_tags}
             run_id = self.tracker.start(run.name, tags, params, parent=self.parent)
         else:
             self.tracker.log_params(run_id, params)
@@ -230,7 +236,7 @@ class BenchmarkRunner:
             if self.tracker.fetch_model(run.key, self.store.entry(run.key)) and self.store.has(run.key):
                 self.log(f"{run.name}: fetched {run.key} from the tracking server")
                 return True, None
-            more = {**self.base_tags, "kind": run.kind, "seed": str(run.seed), "role": run.stages[0].trains}
+            more = {**self.base_tags, **run_tags(run), "role": run.stages[0].trains}
             run_id, won = self.tracker.claim(run.name, tags, more, parent=self.parent, statuses=("RUNNING",))
             if won:
                 return False, run_id
@@ -274,7 +280,7 @@ class BenchmarkRunner:
         return model
 
     def _method(self, run: Run, teacher: nn.Module | None) -> None:
-        run_id = self._child(run, {"method": run.method})
+        run_id = self._child(run, {})
         with self.tracker.failing(run_id):
             record, history, model = self.train_method(run, teacher, run_id)
         self._finish(run_id, run, record, history, run.method)
@@ -314,6 +320,11 @@ class BenchmarkRunner:
             if len(run.stages) > 1:
                 extra |= {f"{stage.name}.{k}": v for k, v in result.metrics().items()}
         assert result is not None
+        if teacher is not None:  # how closely the student (its selected checkpoint) matches the teacher
+            o = self.cfg.optim
+            extra |= student_fidelity(
+                model, teacher, self.cfg.teacher, self.task, self.rt, self.cache, o.eval_batch_size
+            )
         whole = {"best_epoch": float(offset + result.best_epoch), "train_seconds": seconds}
         return result.metrics() | extra | whole, history, model
 

@@ -35,6 +35,9 @@ from akd.errors import AkdError
 from akd.validation import ensure_writable
 
 PARENT_TAG = "mlflow.parentRunId"
+# MLflow 3's UI opens an experiment without this tag in its GenAI view (traces, sessions), where
+# training runs are hard to find; "custom_model_development" opens the runs table
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 HEALTH_TIMEOUT_S = 5.0
 SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "databricks-uc", "uc", "file")
 
@@ -121,17 +124,20 @@ class Tracker:
             raise AkdError(f"cannot use MLflow tracking URI {self.uri!r}: {_first_line(exc)}") from None
 
     def _experiment(self, name: str, db: Path | None) -> str:
+        """The experiment's id, created if needed, marked as model training (see ``KIND_TAG``)."""
         found = self.client.get_experiment_by_name(name)
-        if found is not None:
-            return found.experiment_id
-        location = (db.parent / "mlartifacts").resolve().as_uri() if db is not None else None
-        try:
-            return self.client.create_experiment(name, artifact_location=location)
-        except MlflowException:  # another client (another machine on a server) created it meanwhile
+        if found is None:
+            location = (db.parent / "mlartifacts").resolve().as_uri() if db is not None else None
+            try:
+                self.client.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
+            except MlflowException:  # another client (another machine on a server) created it meanwhile
+                pass
             found = self.client.get_experiment_by_name(name)
             if found is None:
-                raise
-            return found.experiment_id
+                raise AkdError(f"MLflow experiment {name!r} could not be created at {self.uri}")
+        if KIND_TAG not in found.tags:  # a store made before the tag (a kind the user chose stays)
+            self.client.set_experiment_tag(found.experiment_id, KIND_TAG, KIND)
+        return found.experiment_id
 
     @_reported
     def start(

@@ -9,6 +9,7 @@ from akd.cli import main
 from tests.conftest import SMOKE_SIZES, needs_fashion_mnist, write_cifar
 
 pytestmark = pytest.mark.slow
+FIDELITY = {"test_agreement", "test_kl_teacher"}
 
 
 def _bench(tmp, *extra):
@@ -69,6 +70,25 @@ def test_nested_runs_with_metrics_and_provenance(fashion):
     assert {"config.json", "history.json"} <= artifacts
     history = json.loads(open(client.download_artifacts(ann.info.run_id, "history.json")).read())
     assert len(history) == 3 and history[0]["temperature"] == 2.0
+
+
+@needs_fashion_mnist
+def test_experiment_opens_as_model_training_and_students_record_fidelity(fashion):
+    """The experiment's kind makes MLflow's UI open its runs table (not the GenAI view); every
+    student run records its agreement with the teacher and KL(teacher || student) on test, and
+    runs carry the method tag the UI groups by (teacher and TA runs too)."""
+    client, runs = _runs(fashion, "akd-fashion_mnist")
+    exp = client.get_experiment_by_name("akd-fashion_mnist")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    students = [r for r in runs if r.data.tags.get("kind") == "method"]
+    assert len(students) == 8
+    for run in students:
+        m = run.data.metrics
+        assert FIDELITY <= set(m), run.info.run_name
+        assert 0 <= m["test_agreement"] <= 100 and m["test_kl_teacher"] >= 0
+    others = [r for r in runs if r.data.tags.get("kind") in ("teacher", "shared")]
+    assert {r.data.tags["method"] for r in others} == {"teacher", "ta"}
+    assert not any(FIDELITY & set(r.data.metrics) for r in others)
 
 
 @needs_fashion_mnist
@@ -196,4 +216,8 @@ def test_smoke_numbers_unchanged_since_recorded(fashion):
     expected = golden.recorded("fashion_mnist_smoke")
     if expected["machine"] != golden.machine():
         pytest.skip(f"recorded on {expected['machine']}, this is {golden.machine()}: float order differs")
-    assert numbers == expected["runs"]
+    assert set(numbers) == set(expected["runs"])
+    for run, recorded in expected["runs"].items():
+        assert {k: numbers[run][k] for k in recorded} == recorded, run
+        # metrics added since the recording: only the fidelity ones, and only on student runs
+        assert set(numbers[run]) - set(recorded) == (FIDELITY if "/" in run and not run.startswith("ta/") else set())
