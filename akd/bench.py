@@ -71,6 +71,7 @@ class BenchmarkRunner:
         self.cfg, self.tracker, self.store, self.results_dir, self.log = cfg, tracker, store, results_dir, log
         self.command = command
         self.rows: list[dict[str, Any]] = []
+        self.curves: list[dict[str, Any]] = []  # one row per run x epoch (step counted over all stages)
         self.shared_models: dict[str, nn.Module] = {}
         # called after every epoch of every stage with (MLflow step, the epoch's record); a sweep's
         # pruner subscribes here (it may raise to stop the run)
@@ -121,7 +122,7 @@ class BenchmarkRunner:
             # on screen even if the disk is full
             self.log(to_markdown(table, self.rows, cfg, wall, self.base_tags, task))
             if self.results_dir is not None:
-                paths = write_summary(table, cfg, self.rows, wall, self.base_tags, self.results_dir, task)
+                paths = write_summary(table, cfg, self.rows, wall, self.base_tags, self.results_dir, task, self.curves)
                 for path in paths:
                     self.tracker.log_file(self.parent, path)
                 self.log(f"Summary written to {paths[1]}")
@@ -212,6 +213,7 @@ class BenchmarkRunner:
             self.tracker.log_json(run_id, history, "history.json")
         self.tracker.end(run_id, True)
         self.rows.append({"run": role, "seed": run.seed, **res})
+        self.curves += [{"run": role, "seed": run.seed, "step": i, **r} for i, r in enumerate(history)]
         m = self.task.selection_metric
         self.log(f"{run.name}: test {m} {res[f'test_{m}']:.2f} (best val epoch), {res[f'test_{m}_last']:.2f} (last)")
 

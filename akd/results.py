@@ -3,8 +3,9 @@
 The reported metric is the task's (``Task.report_metric``: accuracy for images); every metric of
 every run is in ``runs.csv``.
 
-Written as ``results/<benchmark>/<variant>/summary.csv``, ``summary.md``, ``runs.csv`` and
-``summary.json`` (provenance, with the data's folder and fingerprint), atomically: a failed benchmark
+Written as ``results/<benchmark>/<variant>/summary.csv``, ``summary.md``, ``runs.csv``,
+``curves.csv`` (every trained run's per-epoch history) and ``summary.json`` (provenance, with the
+data's folder and fingerprint), atomically: a failed benchmark
 leaves the previous summary untouched. A folder's results belong to the data recorded in its
 ``summary.json``: a run on other data (another ``--data-dir`` holding other files) is filed under a
 ``data-<fingerprint>`` variant instead (:func:`other_data_label`).
@@ -156,7 +157,9 @@ def write_summary(
     tags: dict[str, str],
     results_root: Path,
     task: Task,
+    curves: list[dict[str, Any]] | None = None,
 ) -> list[Path]:
+    """``summary.{json,csv,md}``, ``runs.csv`` and, given the runs' histories, ``curves.csv``."""
     folder = cfg.results_folder(results_root)
     csv, md, per_seed = folder / "summary.csv", folder / "summary.md", folder / "runs.csv"
     record = {
@@ -170,6 +173,8 @@ def write_summary(
     }
     atomic_write(folder / "summary.json", json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
     atomic_write(per_seed, pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))
+    if curves:  # per epoch: the figures' validation curves without MLflow
+        atomic_write(folder / "curves.csv", pd.DataFrame(curves).to_csv(index=False, float_format="%.6g"))
     atomic_write(csv, table.to_csv(index=False, float_format="%.4f"))
     atomic_write(md, to_markdown(table, rows, cfg, wall_seconds, tags, task))
     return [csv, md, per_seed]

@@ -125,6 +125,11 @@ def test_summary_table(fashion):
     assert "| Annealing-KD | resnet8 |" in text
     assert "Annealing-KD minus KD: " in text and "not distinguishable at 2 seeds" in text  # 2 seeds never decide
     assert "trained the student for 3 epochs, the other methods for 2" in text  # 2+1 vs 2
+    curves = pd.read_csv(folder / "curves.csv")  # per epoch, for the analysis figures
+    ann = curves[(curves["run"] == "annealing") & (curves["seed"] == 1)]
+    assert ann["step"].tolist() == [0, 1, 2] and ann["phase"].tolist() == [1, 1, 2]
+    assert ann["temperature"].tolist()[:2] == [2.0, 1.0] and {"val_acc", "train_loss", "lr"} <= set(curves)
+    assert len(curves[curves["run"] == "kd"]) == 2 * 2  # 2 seeds x 2 epochs
 
 
 @needs_fashion_mnist

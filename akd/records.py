@@ -1,0 +1,179 @@
+"""Runs as tidy pandas frames, from any MLflow tracking store or from the committed results.
+
+One layer for every notebook and table: whatever made the runs (invocations, machines, users),
+:func:`runs` gives one row per run x seed and :func:`curves` one row per run x seed x epoch, with
+the same columns whether they come from
+
+- an MLflow tracking URI (the local sqlite store or a server): the benchmark's child runs that
+  FINISHED (failed, killed and running ones are left out), selected by benchmark, variant,
+  method and code version; where a run was repeated (the same benchmark, variant, dataset, method
+  and seed), the latest finished one counts;
+- the committed ``results/<benchmark>/<variant>[/<task>]/runs.csv`` and ``curves.csv``, so the
+  analysis regenerates everything in CI without MLflow or training.
+
+Columns: ``benchmark``, ``variant``, ``dataset``, ``run`` (``teacher``, ``ta`` or the method),
+``seed``, ``git_commit``, ``source``, then the run's metrics as in ``runs.csv`` (``test_<m>``,
+``test_<m>_last``, ``val_<m>_best``, ``best_epoch``, ``train_seconds``, ``test_agreement``, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+KEYS = ["benchmark", "variant", "dataset", "run", "seed"]
+STUDENT_KINDS = {"teacher": "teacher", "shared": "ta", "method": None}  # None: the method tag names it
+PER_EPOCH = ("train_loss", "lr", "phase", "temperature", "scale")  # histories, not results
+
+
+def _select(df: pd.DataFrame, benchmarks, variants, methods) -> pd.DataFrame:
+    for column, wanted in (("benchmark", benchmarks), ("variant", variants), ("run", methods)):
+        if wanted is not None and not df.empty:
+            df = df[df[column].isin(list(wanted))]
+    return df.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------- committed results
+def _folders(root: Path) -> Iterable[tuple[Path, dict]]:
+    """(folder, what it is) for every results folder holding one invocation's runs.csv."""
+    for csv in sorted(root.glob("*/*/runs.csv")) + sorted(root.glob("*/*/*/runs.csv")):
+        folder = csv.parent
+        parts = folder.relative_to(root).parts
+        summary = folder / "summary.json"
+        info = json.loads(summary.read_text()) if summary.exists() else {}
+        if len(parts) == 2 and not summary.exists() and any(folder.glob("*/summary.json")):
+            continue  # the table across a several-task benchmark's tasks: its task folders hold the runs
+        dataset = info.get("data", {}).get("dataset") or (parts[2] if len(parts) == 3 else parts[0])
+        yield (
+            folder,
+            {
+                "benchmark": info.get("benchmark", parts[0]),
+                "variant": info.get("variant", parts[1]),
+                "dataset": dataset,
+                "git_commit": info.get("tags", {}).get("git_commit", ""),
+                "source": str(folder),
+            },
+        )
+
+
+def runs_from_results(root: str | Path = "results", benchmarks=None, variants=None, methods=None) -> pd.DataFrame:
+    """One row per run x seed from every committed ``runs.csv`` under ``root``."""
+    frames = [
+        pd.read_csv(f / "runs.csv").drop(columns=["task", "metric"], errors="ignore").assign(**meta)
+        for f, meta in _folders(Path(root))
+    ]
+    return _select(_tidy(frames), benchmarks, variants, methods)
+
+
+def curves_from_results(root: str | Path = "results", benchmarks=None, variants=None, methods=None) -> pd.DataFrame:
+    """One row per run x seed x epoch from every committed ``curves.csv`` (empty where none was written)."""
+    frames = [
+        pd.read_csv(f / "curves.csv").assign(**meta) for f, meta in _folders(Path(root)) if (f / "curves.csv").exists()
+    ]
+    return _select(_tidy(frames), benchmarks, variants, methods)
+
+
+def _tidy(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame(columns=[*KEYS, "git_commit", "source"])
+    df = pd.concat(frames, ignore_index=True)
+    df["seed"] = df["seed"].astype(int)
+    first = [*KEYS, "git_commit", "source"]
+    return df[first + [c for c in df.columns if c not in first]]
+
+
+# ---------------------------------------------------------------------------------- MLflow
+def _is_result(name: str) -> bool:
+    return not name.startswith(("val_", "train_")) or name.endswith(("_best", "_last")) or name == "train_seconds"
+
+
+def _finished(uri: str, benchmarks, variants, methods, code_version) -> tuple[MlflowClient, list]:
+    client = MlflowClient(tracking_uri=uri)
+    experiments = [e.experiment_id for e in client.search_experiments() if e.name.startswith("akd")]
+    out = []
+    for start in range(0, len(experiments), 100):
+        token = None
+        while True:
+            page = client.search_runs(
+                experiments[start : start + 100], "attributes.status = 'FINISHED'", max_results=5000, page_token=token
+            )
+            out += [r for r in page if r.data.tags.get("kind") in STUDENT_KINDS]
+            token = page.token
+            if not token:
+                break
+    runs = []
+    for r in out:
+        tags = r.data.tags
+        run = STUDENT_KINDS[tags["kind"]] or tags.get("method", "")
+        if code_version and not tags.get("git_commit", "").startswith(code_version):
+            continue
+        runs.append((r, run))
+    return client, [
+        (r, run)
+        for r, run in runs
+        if (benchmarks is None or r.data.tags.get("benchmark") in benchmarks)
+        and (variants is None or r.data.tags.get("variant") in variants)
+        and (methods is None or run in methods)
+    ]
+
+
+def _row(r, run: str) -> dict:  # noqa: ANN001
+    tags = r.data.tags
+    return {
+        "benchmark": tags.get("benchmark", ""),
+        "variant": tags.get("variant", ""),
+        "dataset": r.data.params.get("data.dataset", ""),
+        "run": run,
+        "seed": int(tags.get("seed", r.data.params.get("seed", -1))),
+        "git_commit": tags.get("git_commit", ""),
+        "source": r.info.run_id,
+        "start_time": r.info.start_time,
+    }
+
+
+def runs_from_mlflow(
+    uri: str, benchmarks=None, variants=None, methods=None, code_version: str | None = None
+) -> pd.DataFrame:
+    """One row per run x seed from the FINISHED runs of a tracking store (``source``: the MLflow run id).
+
+    ``code_version`` keeps runs whose git commit starts with it. Of repeated runs the latest counts.
+    """
+    _, found = _finished(uri, benchmarks, variants, methods, code_version)
+    rows = [
+        _row(r, run) | {k: v for k, v in r.data.metrics.items() if _is_result(k) and k not in PER_EPOCH}
+        for r, run in found
+    ]
+    return _latest(rows)
+
+
+def curves_from_mlflow(
+    uri: str, benchmarks=None, variants=None, methods=None, code_version: str | None = None
+) -> pd.DataFrame:
+    """One row per run x seed x epoch (``step``): every per-epoch metric of :func:`runs_from_mlflow`'s runs."""
+    client, found = _finished(uri, benchmarks, variants, methods, code_version)
+    latest = set(_latest([_row(r, run) for r, run in found])["source"]) if found else set()
+    rows = []
+    for r, run in found:
+        if r.info.run_id not in latest:
+            continue
+        steps: dict[int, dict] = {}
+        for key in r.data.metrics:
+            if _is_result(key) and key not in PER_EPOCH:
+                continue
+            for m in client.get_metric_history(r.info.run_id, key):
+                steps.setdefault(m.step, {})[key] = m.value
+        base = _row(r, run)
+        base.pop("start_time")
+        rows += [base | {"step": step} | values for step, values in sorted(steps.items())]
+    return _tidy([pd.DataFrame(rows)]) if rows else _tidy([])
+
+
+def _latest(rows: list[dict]) -> pd.DataFrame:
+    if not rows:
+        return _tidy([])
+    df = pd.DataFrame(rows).sort_values("start_time").drop_duplicates(KEYS, keep="last")
+    return _tidy([df.drop(columns="start_time").sort_values(KEYS)])
