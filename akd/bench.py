@@ -146,6 +146,7 @@ class BenchmarkRunner:
             "command": self.command,
             "data_folder": task.source,
             "data_fingerprint": task.fingerprint,
+            "metric": task.report_metric,
             **provenance(rt.device),
         }
 

@@ -12,7 +12,8 @@ the same columns whether they come from
   analysis regenerates everything in CI without MLflow or training.
 
 Columns: ``benchmark``, ``variant``, ``dataset``, ``run`` (``teacher``, ``ta`` or the method),
-``seed``, ``git_commit``, ``source``, then the run's metrics as in ``runs.csv`` (``test_<m>``,
+``seed``, ``metric`` (the task's reported metric: ``test_<metric>`` is its number), ``git_commit``,
+``source``, then the run's metrics as in ``runs.csv`` (``test_<m>``,
 ``test_<m>_last``, ``val_<m>_best``, ``best_epoch``, ``train_seconds``, ``test_agreement``, ...).
 """
 
@@ -54,6 +55,7 @@ def _folders(root: Path) -> Iterable[tuple[Path, dict]]:
                 "benchmark": info.get("benchmark", parts[0]),
                 "variant": info.get("variant", parts[1]),
                 "dataset": dataset,
+                "metric": info.get("metrics", {}).get("reported", "acc"),
                 "git_commit": info.get("tags", {}).get("git_commit", ""),
                 "source": str(folder),
             },
@@ -79,10 +81,10 @@ def curves_from_results(root: str | Path = "results", benchmarks=None, variants=
 
 def _tidy(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
-        return pd.DataFrame(columns=[*KEYS, "git_commit", "source"])
+        return pd.DataFrame(columns=[*KEYS, "metric", "git_commit", "source"])
     df = pd.concat(frames, ignore_index=True)
     df["seed"] = df["seed"].astype(int)
-    first = [*KEYS, "git_commit", "source"]
+    first = [*KEYS, "metric", "git_commit", "source"]
     return df[first + [c for c in df.columns if c not in first]]
 
 
@@ -129,6 +131,7 @@ def _row(r, run: str) -> dict:  # noqa: ANN001
         "dataset": r.data.params.get("data.dataset", ""),
         "run": run,
         "seed": int(tags.get("seed", r.data.params.get("seed", -1))),
+        "metric": tags.get("metric", "acc"),  # the task's reported metric (runs before the tag: accuracy)
         "git_commit": tags.get("git_commit", ""),
         "source": r.info.run_id,
         "start_time": r.info.start_time,

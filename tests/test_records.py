@@ -50,7 +50,8 @@ def store(tmp_path):
 
 def test_runs_from_mlflow_are_tidy_finished_and_latest(store):
     df = runs_from_mlflow(store)
-    assert list(df.columns[:7]) == ["benchmark", "variant", "dataset", "run", "seed", "git_commit", "source"]
+    assert list(df.columns[:8]) == ["benchmark", "variant", "dataset", "run", "seed", "metric", "git_commit", "source"]
+    assert set(df["metric"]) == {"acc"}
     assert "nokd" not in set(df["run"])  # FAILED
     assert len(df) == 2 * (1 + 2 + 4)  # per variant: teacher, 2 TAs, 2 methods x 2 seeds
     by = df.set_index(["variant", "run", "seed"])
@@ -91,6 +92,7 @@ def test_runs_from_results_folders(tmp_path):
         root / "fm" / "cpu", [{"run": "kd", "seed": 0, "test_acc": 80.0}, {"run": "kd", "seed": 1, "test_acc": 81.0}]
     )
     summary = {"benchmark": "gm", "variant": "cpu", "data": {"dataset": "movies-sst2"}, "tags": {"git_commit": "c0"}}
+    summary["metrics"] = {"reported": "f1", "selection": "f1"}
     curves = [{"run": "kd", "seed": 0, "step": s, "val_acc": 50.0 + s} for s in range(3)]
     _write(root / "gm" / "cpu" / "movies-sst2", [{"run": "nokd", "seed": 0, "test_acc": 70.0}], summary, curves)
     # the table across tasks repeats the task folders' rows: not counted twice
@@ -99,7 +101,7 @@ def test_runs_from_results_folders(tmp_path):
     df = runs_from_results(root)
     assert len(df) == 3
     gm = df[df["benchmark"] == "gm"].iloc[0]
-    assert (gm["dataset"], gm["git_commit"], gm["test_acc"]) == ("movies-sst2", "c0", 70.0)
+    assert (gm["dataset"], gm["git_commit"], gm["test_acc"], gm["metric"]) == ("movies-sst2", "c0", 70.0, "f1")
     fm = df[df["benchmark"] == "fm"]
     assert set(fm["dataset"]) == {"fm"} and list(fm["seed"]) == [0, 1]  # no summary.json: named by its folder
     assert runs_from_results(root, benchmarks=["fm"], methods=["nokd"]).empty
