@@ -19,21 +19,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 import pandas as pd  # noqa: E402
 
-STYLE = {"pdf.fonttype": 42, "ps.fonttype": 42, "font.size": 8, "axes.titlesize": 8, "figure.dpi": 150}
-ONE_COLUMN = (3.4, 2.5)
+from akd.report.style import ONE_COLUMN, STYLE  # noqa: E402
+from akd.report.style import save as _save  # noqa: E402
+
 TAU, PHASE1 = "annealing.tau_max", "annealing.phase1_epochs"
-
-
-def _save(fig: plt.Figure, folder: Path, name: str) -> list[Path]:
-    paths = []
-    for ext in ("png", "pdf"):
-        path = folder / f"{name}.{ext}"
-        tmp = path.with_name(f".{path.name}.tmp")
-        fig.savefig(tmp, format=ext, bbox_inches="tight", metadata={"CreationDate": None} if ext == "pdf" else None)
-        tmp.replace(path)
-        paths.append(path)
-    plt.close(fig)
-    return paths
 
 
 def _optuna_plot(draw: Callable[[], object], folder: Path, name: str, size: tuple[float, float]) -> list[Path]:
