@@ -13,13 +13,16 @@ the same columns whether they come from
 
 Columns: ``benchmark``, ``variant``, ``dataset``, ``run`` (``teacher``, ``ta`` or the method),
 ``seed``, ``metric`` (the task's reported metric: ``test_<metric>`` is its number), ``git_commit``,
-``source``, then the run's metrics as in ``runs.csv`` (``test_<m>``,
+``source``, ``epochs`` (the run's epochs over all its stages: Annealing-KD's two phases) and
+``selection`` (``val``, or ``test`` under the official protocol) where the config was recorded,
+then the run's metrics as in ``runs.csv`` (``test_<m>``,
 ``test_<m>_last``, ``val_<m>_best``, ``best_epoch``, ``train_seconds``, ``test_agreement``, ...).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,6 +32,21 @@ from mlflow.tracking import MlflowClient
 KEYS = ["benchmark", "variant", "dataset", "run", "seed"]
 STUDENT_KINDS = {"teacher": "teacher", "shared": "ta", "method": None}  # None: the method tag names it
 PER_EPOCH = ("train_loss", "lr", "phase", "temperature", "scale")  # histories, not results
+
+
+def _budget(run: str, get) -> tuple[float, str]:  # noqa: ANN001
+    """(the run's epochs over all its stages, where checkpoints were selected) from its config."""
+    try:
+        if run == "annealing":
+            epochs = float(get("annealing.phase1_epochs")) + float(get("annealing.phase2_epochs"))
+        else:
+            epochs = float(get({"teacher": "teacher_epochs", "ta": "ta_epochs"}.get(run, "student_epochs")))
+    except (KeyError, TypeError, ValueError):
+        epochs = math.nan
+    try:
+        return epochs, str(get("data.selection"))
+    except KeyError:
+        return epochs, ""
 
 
 def _select(df: pd.DataFrame, benchmarks, variants, methods) -> pd.DataFrame:
@@ -64,11 +82,26 @@ def _folders(root: Path) -> Iterable[tuple[Path, dict]]:
 
 def runs_from_results(root: str | Path = "results", benchmarks=None, variants=None, methods=None) -> pd.DataFrame:
     """One row per run x seed from every committed ``runs.csv`` under ``root``."""
-    frames = [
-        pd.read_csv(f / "runs.csv").drop(columns=["task", "metric"], errors="ignore").assign(**meta)
-        for f, meta in _folders(Path(root))
-    ]
+    frames = []
+    for folder, meta in _folders(Path(root)):
+        df = pd.read_csv(folder / "runs.csv").drop(columns=["task", "metric"], errors="ignore").assign(**meta)
+        config = _config(folder)
+        budgets = [_budget(run, lambda key, c=config: _dotted(c, key)) for run in df["run"]]
+        df["epochs"], df["selection"] = [b[0] for b in budgets], [b[1] for b in budgets]
+        frames.append(df)
     return _select(_tidy(frames), benchmarks, variants, methods)
+
+
+def _config(folder: Path) -> dict:
+    summary = folder / "summary.json"
+    return json.loads(summary.read_text()).get("config", {}) if summary.exists() else {}
+
+
+def _dotted(config: dict, key: str):  # noqa: ANN202
+    value = config
+    for part in key.split("."):
+        value = value[part]  # KeyError: not recorded
+    return value
 
 
 def curves_from_results(root: str | Path = "results", benchmarks=None, variants=None, methods=None) -> pd.DataFrame:
@@ -84,7 +117,7 @@ def _tidy(frames: list[pd.DataFrame]) -> pd.DataFrame:
         return pd.DataFrame(columns=[*KEYS, "metric", "git_commit", "source"])
     df = pd.concat(frames, ignore_index=True)
     df["seed"] = df["seed"].astype(int)
-    first = [*KEYS, "metric", "git_commit", "source"]
+    first = [*KEYS, "metric", "git_commit", "source"] + [c for c in ("epochs", "selection") if c in df.columns]
     return df[first + [c for c in df.columns if c not in first]]
 
 
@@ -135,7 +168,7 @@ def _row(r, run: str) -> dict:  # noqa: ANN001
         "git_commit": tags.get("git_commit", ""),
         "source": r.info.run_id,
         "start_time": r.info.start_time,
-    }
+    } | dict(zip(("epochs", "selection"), _budget(run, r.data.params.__getitem__), strict=True))
 
 
 def runs_from_mlflow(

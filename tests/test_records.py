@@ -15,7 +15,9 @@ def _child(tracker, parent, kind, name, seed, variant, metrics, method="", statu
     tags = {"kind": kind, "seed": str(seed), "benchmark": "fm", "variant": variant, "git_commit": commit}
     if method:
         tags["method"] = method
-    run = tracker.start(name, tags, {"data.dataset": "fashion-mnist", "seed": seed}, parent=parent)
+    params = {"data.dataset": "fashion-mnist", "seed": seed, "student_epochs": 10, "data.selection": "val"}
+    params |= {"annealing.phase1_epochs": 10, "annealing.phase2_epochs": 5, "teacher_epochs": 15, "ta_epochs": 10}
+    run = tracker.start(name, tags, params, parent=parent)
     for step, value in enumerate(metrics.pop("history", [])):
         tracker.log_metrics(run, {"val_acc": value, "phase": 1.0 + (step > 0)}, step=step)
     tracker.log_metrics(run, metrics)
@@ -59,7 +61,9 @@ def test_runs_from_mlflow_are_tidy_finished_and_latest(store):
     assert by.loc[("cpu", "kd", 0), "git_commit"] == "def456"
     assert by.loc[("cpu-equal", "annealing", 1), "test_acc"] == 92.0
     assert by.loc[("cpu", "ta", 1), "test_acc"] == 86.0
-    assert set(df["dataset"]) == {"fashion-mnist"}
+    assert set(df["dataset"]) == {"fashion-mnist"} and set(df["selection"]) == {"val"}
+    assert by.loc[("cpu", "annealing", 0), "epochs"] == 15 and by.loc[("cpu", "kd", 0), "epochs"] == 10
+    assert by.loc[("cpu", "teacher", 0), "epochs"] == 15
     assert "val_acc" not in df.columns and "phase" not in df.columns  # histories stay out
 
 
@@ -93,6 +97,7 @@ def test_runs_from_results_folders(tmp_path):
     )
     summary = {"benchmark": "gm", "variant": "cpu", "data": {"dataset": "movies-sst2"}, "tags": {"git_commit": "c0"}}
     summary["metrics"] = {"reported": "f1", "selection": "f1"}
+    summary["config"] = {"student_epochs": 4, "data": {"selection": "test"}}
     curves = [{"run": "kd", "seed": 0, "step": s, "val_acc": 50.0 + s} for s in range(3)]
     _write(root / "gm" / "cpu" / "movies-sst2", [{"run": "nokd", "seed": 0, "test_acc": 70.0}], summary, curves)
     # the table across tasks repeats the task folders' rows: not counted twice
@@ -102,6 +107,7 @@ def test_runs_from_results_folders(tmp_path):
     assert len(df) == 3
     gm = df[df["benchmark"] == "gm"].iloc[0]
     assert (gm["dataset"], gm["git_commit"], gm["test_acc"], gm["metric"]) == ("movies-sst2", "c0", 70.0, "f1")
+    assert (gm["epochs"], gm["selection"]) == (4, "test")
     fm = df[df["benchmark"] == "fm"]
     assert set(fm["dataset"]) == {"fm"} and list(fm["seed"]) == [0, 1]  # no summary.json: named by its folder
     assert runs_from_results(root, benchmarks=["fm"], methods=["nokd"]).empty
