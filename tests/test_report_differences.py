@@ -1,0 +1,73 @@
+"""Paired differences across benchmarks (akd.report.differences): numbers from akd.stats, flags."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from akd.report.differences import comparisons, table, to_latex, to_markdown
+from akd.stats import paired
+
+
+def _runs(ann_epochs=20.0, selection="val"):
+    rows = []
+    for seed, (a, k, n) in enumerate([(86.0, 84.0, 83.0), (87.0, 84.5, 83.5), (86.5, 85.5, 82.0)]):
+        for run, value, epochs in (("annealing", a, ann_epochs), ("kd", k, 10.0), ("nokd", n, 10.0)):
+            rows.append(
+                {
+                    "benchmark": "fm",
+                    "variant": "cpu",
+                    "dataset": "fm",
+                    "run": run,
+                    "seed": seed,
+                    "metric": "acc",
+                    "test_acc": value,
+                    "epochs": epochs,
+                    "selection": selection,
+                }
+            )
+    rows.append(
+        {
+            "benchmark": "fm",
+            "variant": "other",
+            "dataset": "fm",
+            "run": "kd",
+            "seed": 0,
+            "metric": "acc",
+            "test_acc": 1.0,
+            "epochs": 10.0,
+            "selection": "val",
+        }
+    )  # no Annealing-KD there: no line
+    return pd.DataFrame(rows)
+
+
+def test_each_line_is_the_paired_result_of_that_benchmark_and_baseline():
+    pairs = comparisons(_runs())
+    assert [(info["variant"], info["baseline"]) for info, _ in pairs] == [("cpu", "nokd"), ("cpu", "kd")]
+    kd = pairs[1][1]
+    expected = paired({0: 86.0, 1: 87.0, 2: 86.5}, {0: 84.0, 1: 84.5, 2: 85.5})
+    assert kd == expected and kd.diffs == (2.0, 2.5, 1.0)
+    frame = table(pairs)
+    line = frame[frame["baseline"] == "kd"].iloc[0]
+    assert line["mean"] == pytest.approx(11 / 6) and line["per_seed"] == "+2.00 +2.50 +1.00"
+    assert line["p_value"] == pytest.approx(0.25) and line["prob_improvement"] == 1.0
+    assert line["judgement"].startswith("not distinguishable at 3 seeds")
+    assert line["flags"] == "unequal budget: Annealing-KD 20 epochs, KD 10"
+
+
+def test_flags_equal_budget_and_test_selection():
+    frame = table(comparisons(_runs(ann_epochs=10.0, selection="test")))
+    assert set(frame["flags"]) == {"checkpoints selected on the test set"}
+    unknown = _runs().assign(epochs=float("nan"))
+    assert set(table(comparisons(unknown))["flags"]) == {"epoch budgets not recorded"}
+
+
+def test_markdown_and_latex_carry_the_lines():
+    frame = table(comparisons(_runs()))
+    md = to_markdown(frame, "diffs")
+    assert "| fm / cpu / fm | KD | +1.83 (" in md and "unequal budget" in md
+    tex = to_latex(frame, "Paired differences", "tab:diff")
+    body = tex[tex.index(r"\midrule") : tex.index(r"\bottomrule")]
+    assert body.count(r"\\") == 2 and r"fm cpu & KD & +1.83 [" in body and r"$\dagger$" in body
+    assert tex.index(r"\toprule") < tex.index(r"\midrule") < tex.index(r"\bottomrule")
