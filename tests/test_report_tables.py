@@ -104,3 +104,19 @@ def test_latex_is_booktabs_with_the_expected_cells():
     assert r"\multicolumn{2}{c}{CIFAR-10}" in tex and r"\caption{Test accuracy}" in tex and r"\label{tab:cifar}" in tex
     assert "±" not in tex and "—" not in tex  # LaTeX-safe
     assert tex.count("{") == tex.count("}")
+
+
+def test_fidelity_table_means_and_not_recorded():
+    from akd.report.tables import fidelity, fidelity_markdown
+
+    runs = _runs()
+    runs["test_agreement"] = [90.0, 92.0, 94.0, 95.0, 96.0, 97.0, float("nan"), float("nan")]
+    runs["test_kl_teacher"] = [0.2, 0.3, 0.4, 0.1, 0.1, 0.1, float("nan"), float("nan")]
+    frame = fidelity(runs).set_index(["variant", "dataset", "run"])
+    nokd = frame.loc[("p", "cifar10", "nokd")]
+    assert (nokd["value"], nokd["agreement"], nokd["kl_teacher"], nokd["n"]) == (81.0, 92.0, pytest.approx(0.3), 3)
+    assert frame.loc[("p", "rte", "nokd"), "value"] == 55.0 and math.isnan(frame.loc[("p", "rte", "nokd"), "agreement"])
+    assert list(fidelity(runs)["run"][:2]) == ["nokd", "annealing"]  # the paper's row order
+    md = fidelity_markdown(fidelity(runs), "f")
+    assert "| c / p / cifar10 | Annealing-KD | acc 83.00 | 96.00 | 0.1000 | 3 |" in md
+    assert "| c / p / rte | No-KD | mcc 55.00 | not recorded | not recorded | 1 |" in md

@@ -131,3 +131,69 @@ def to_latex(long: pd.DataFrame, caption: str, label: str) -> str:
         column_format="l" + "rr" * (len(frame.columns) // 2),
         multicol_align="c",
     )
+
+
+def fidelity(runs: pd.DataFrame, methods=ROWS[2:]) -> pd.DataFrame:
+    """Per benchmark, variant, dataset and student method, means over seeds of the reported test
+    metric (``value``, named in ``metric``), top-1 agreement with the teacher and KL(teacher ||
+    student); NaN where a run did not record them (runs made before fidelity was measured)."""
+    out = []
+    for (benchmark, variant, dataset, run), part in runs.groupby(["benchmark", "variant", "dataset", "run"]):
+        if run not in methods:
+            continue
+        metric = part["metric"].iloc[0]
+        out.append(
+            {
+                "benchmark": benchmark,
+                "variant": variant,
+                "dataset": dataset,
+                "run": run,
+                "metric": metric,
+                "value": part[f"test_{metric}"].mean(),
+                "agreement": part["test_agreement"].mean() if "test_agreement" in part else math.nan,
+                "kl_teacher": part["test_kl_teacher"].mean() if "test_kl_teacher" in part else math.nan,
+                "n": len(part),
+            }
+        )
+    frame = pd.DataFrame(out)
+    if frame.empty:
+        return frame
+    frame["order"] = [ROWS.index(r) if r in ROWS else len(ROWS) for r in frame["run"]]
+    return frame.sort_values(["benchmark", "variant", "dataset", "order"]).drop(columns="order").reset_index(drop=True)
+
+
+def fidelity_markdown(frame: pd.DataFrame, caption: str) -> str:
+    def num(x: float, digits: int = 2) -> str:
+        return "not recorded" if pd.isna(x) else f"{x:.{digits}f}"
+
+    lines = [
+        f"**{caption}**",
+        "",
+        "| benchmark / variant / dataset | method | test metric | agreement with teacher (%) | "
+        "KL(teacher ‖ student) | seeds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in frame.to_dict("records"):
+        lines.append(
+            f"| {r['benchmark']} / {r['variant']} / {r['dataset']} | {LABELS.get(r['run'], r['run'])} | "
+            f"{r['metric']} {num(r['value'])} | {num(r['agreement'])} | {num(r['kl_teacher'], 4)} | {r['n']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def fidelity_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
+    body = pd.DataFrame(
+        {
+            "Benchmark": [
+                f"{b} {v}".replace("_", r"\_") for b, v in zip(frame["benchmark"], frame["variant"], strict=True)
+            ],
+            "Method": [LABELS.get(r, r) for r in frame["run"]],
+            "Test": [f"{x:.2f}" for x in frame["value"]],
+            "Agreement (\\%)": ["--" if pd.isna(x) else f"{x:.2f}" for x in frame["agreement"]],
+            "KL": ["--" if pd.isna(x) else f"{x:.4f}" for x in frame["kl_teacher"]],
+            "$n$": frame["n"].astype(str),
+        }
+    )
+    return body.style.hide(axis="index").to_latex(
+        hrules=True, caption=caption, label=label, position="t", position_float="centering", column_format="llrrrr"
+    )
