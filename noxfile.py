@@ -1,5 +1,5 @@
 """Sessions: bench_cifar10, bench_cifar100, bench_fashion_mnist, bench_glue, bench_glue_mini, sweep_cifar10,
-sweep_cifar100, sweep_fashion_mnist, sweep_glue, sweep_glue_mini, perf, tests,
+sweep_cifar100, sweep_fashion_mnist, sweep_glue, sweep_glue_mini, analysis, perf, tests,
 mutants, lint, ui.
 
 All sessions share one virtualenv, ``.venv`` beside this file (torch alone is several GB, so one
@@ -130,6 +130,20 @@ def sweep_glue(session: nox.Session) -> None:
 
 
 @nox.session
+def analysis(session: nox.Session) -> None:
+    """Paper-ready tables and figures from the committed results (analysis/*.py notebooks, run by papermill):
+    results/paper/ and results/figures/. -- -p source http://HOST:5000 reads a tracking server instead."""
+    session.run(
+        str(_bin(session) / "python"),
+        "-m",
+        "akd.report.notebooks",
+        *session.posargs,
+        external=True,
+        env={"MPLBACKEND": "Agg"},
+    )
+
+
+@nox.session
 def perf(session: nox.Session) -> None:
     """Performance benchmark: where a KD epoch's time goes and what the teacher-output cache saves
     (about 7 minutes on 2 CPU cores); writes results/perf/summary.md. See benchmarks/perf.py."""
@@ -154,7 +168,15 @@ def mutants(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff over the code."""
     session.run(
-        str(_bin(session) / "ruff"), "check", "akd", "baselines", "benchmarks", "tests", "noxfile.py", external=True
+        str(_bin(session) / "ruff"),
+        "check",
+        "akd",
+        "baselines",
+        "benchmarks",
+        "tests",
+        "analysis",
+        "noxfile.py",
+        external=True,
     )
 
 
