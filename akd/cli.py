@@ -134,10 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _ui(args: argparse.Namespace) -> None:
     """Replace this process with ``mlflow ui`` on 127.0.0.1, over the same store ``akd bench`` uses."""
-    from akd.tracking import default_tracking_uri
+    from akd.tracking import check_tracking_uri, default_tracking_uri, mark_training_experiments
 
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")  # 2 processes instead of 10
     store = args.tracking_uri or default_tracking_uri()
+    db = check_tracking_uri(store)
+    if db is None or db.exists():  # the runs table, not the GenAI view, for stores made before the tag
+        mark_training_experiments(store)
     mlflow = str(Path(sys.executable).with_name("mlflow"))
     os.execv(
         mlflow,
@@ -253,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             _cache(args)
             return 0
         if args.command == "ui":
-            _ui(args)
+            _ui(args)  # replaces this process
+            return 0
         import akd.catalog  # noqa: F401  (registers every method, model and dataset)
 
         cfg = _config(args)

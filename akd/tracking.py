@@ -104,6 +104,18 @@ def check_tracking_uri(uri: str) -> Path | None:
     return db
 
 
+def mark_training_experiments(uri: str) -> int:
+    """Tag the suite's experiments in a store (``akd*``) as model training where they lack a kind, so
+    MLflow's UI opens their runs (stores written before the tag); returns how many were tagged."""
+    client = MlflowClient(tracking_uri=uri)
+    marked = 0
+    for exp in client.search_experiments():
+        if exp.name.startswith("akd") and KIND_TAG not in exp.tags:
+            client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
+            marked += 1
+    return marked
+
+
 class Tracker:
     def __init__(self, tracking_uri: str | None = None, experiment: str = "akd") -> None:
         for noisy in ("mlflow", "alembic"):  # schema-creation chatter is not for the user
