@@ -134,13 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _ui(args: argparse.Namespace) -> None:
     """Replace this process with ``mlflow ui`` on 127.0.0.1, over the same store ``akd bench`` uses."""
-    from akd.tracking import check_tracking_uri, default_tracking_uri, mark_training_experiments
+    from akd.tracking import check_tracking_uri, default_tracking_uri, mark_training_experiments, runs_page
 
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")  # 2 processes instead of 10
     store = args.tracking_uri or default_tracking_uri()
     db = check_tracking_uri(store)
-    if db is None or db.exists():  # the runs table, not the GenAI view, for stores made before the tag
-        mark_training_experiments(store)
+    experiments = mark_training_experiments(store) if db is None or db.exists() else {}
+    print(f"MLflow UI at http://127.0.0.1:{args.port}; each benchmark's runs (model-training view, group by 'method'):")
+    for name, exp_id in sorted(experiments.items()):
+        print(f"  {name}: {runs_page(f'http://127.0.0.1:{args.port}', exp_id)}", flush=True)
     mlflow = str(Path(sys.executable).with_name("mlflow"))
     os.execv(
         mlflow,

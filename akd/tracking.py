@@ -35,8 +35,8 @@ from akd.errors import AkdError
 from akd.validation import ensure_writable
 
 PARENT_TAG = "mlflow.parentRunId"
-# MLflow 3's UI opens an experiment without this tag in its GenAI view (traces, sessions), where
-# training runs are hard to find; "custom_model_development" opens the runs table
+# the experiment's kind in MLflow 3 (model training, not GenAI); MLflow 3.17's UI still opens its
+# GenAI view unless the link names the workflow type (``runs_page``)
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 HEALTH_TIMEOUT_S = 5.0
 SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "databricks-uc", "uc", "file")
@@ -104,16 +104,23 @@ def check_tracking_uri(uri: str) -> Path | None:
     return db
 
 
-def mark_training_experiments(uri: str) -> int:
-    """Tag the suite's experiments in a store (``akd*``) as model training where they lack a kind, so
-    MLflow's UI opens their runs (stores written before the tag); returns how many were tagged."""
+def mark_training_experiments(uri: str) -> dict[str, str]:
+    """Tag the suite's experiments in a store (``akd*``) as model training where they lack a kind
+    (stores written before the tag); returns their names -> ids."""
     client = MlflowClient(tracking_uri=uri)
-    marked = 0
+    found = {}
     for exp in client.search_experiments():
-        if exp.name.startswith("akd") and KIND_TAG not in exp.tags:
-            client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
-            marked += 1
-    return marked
+        if exp.name.startswith("akd"):
+            found[exp.name] = exp.experiment_id
+            if KIND_TAG not in exp.tags:
+                client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
+    return found
+
+
+def runs_page(base: str, experiment_id: str) -> str:
+    """The runs table of an experiment in MLflow's UI, in its model-training view: MLflow 3.17 opens
+    in its GenAI view (traces, sessions) unless the link names the workflow type."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 class Tracker:

@@ -8,7 +8,7 @@ from akd.cli import main
 from akd.tracking import KIND, KIND_TAG
 
 
-def test_ui_tags_older_experiments_then_starts_mlflow_on_localhost(tmp_path, monkeypatch):
+def test_ui_tags_older_experiments_then_starts_mlflow_on_localhost(tmp_path, monkeypatch, capsys):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
     old = client.create_experiment("akd-fashion_mnist")  # a store made before the tag existed
@@ -21,4 +21,8 @@ def test_ui_tags_older_experiments_then_starts_mlflow_on_localhost(tmp_path, mon
     assert client.get_experiment(chosen).tags[KIND_TAG] == "genai_development"
     assert KIND_TAG not in client.get_experiment(other).tags
     (argv,) = calls
+    # MLflow 3.17 opens the GenAI view unless the link asks for the model-training one
+    out = capsys.readouterr().out
+    assert f"akd-fashion_mnist: http://127.0.0.1:5123/#/experiments/{old}/runs?workflowType=machine_learning" in out
+    assert "someone-else" not in out
     assert argv[1:] == ["ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", "5123", "--workers", "1"]
