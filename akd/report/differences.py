@@ -11,6 +11,7 @@ import math
 
 import pandas as pd
 
+from akd.report.tables import booktabs
 from akd.results import LABELS
 from akd.stats import Paired, paired
 
@@ -111,9 +112,7 @@ def to_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
             "Flag": [_mark(f) for f in frame["flags"]],
         }
     )
-    tex = body.style.hide(axis="index").to_latex(
-        hrules=True, caption=caption, label=label, position="t", position_float="centering", column_format="llrrrrl"
-    )
+    tex = booktabs(body, caption, label, "llrrrrl")
     note = "\\par\\footnotesize $\\dagger$: unequal epoch budgets or test-set selection; ?: budgets not recorded.\n"
     return tex.replace("\\end{table}", note + "\\end{table}")
 

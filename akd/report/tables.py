@@ -194,6 +194,11 @@ def fidelity_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
             "$n$": frame["n"].astype(str),
         }
     )
+    return booktabs(body, caption, label, "llrrrr")
+
+
+def booktabs(body: pd.DataFrame, caption: str, label: str, column_format: str) -> str:
+    """A text frame as a floating booktabs table, without its index."""
     return body.style.hide(axis="index").to_latex(
-        hrules=True, caption=caption, label=label, position="t", position_float="centering", column_format="llrrrr"
+        hrules=True, caption=caption, label=label, position="t", position_float="centering", column_format=column_format
     )
