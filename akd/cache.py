@@ -36,6 +36,7 @@ import torch
 from filelock import FileLock, Timeout
 from torch import nn
 
+from akd import faults
 from akd.errors import AkdError
 from akd.hashing import atomic_write, content_key, file_sha256
 
@@ -139,6 +140,7 @@ class LogitCache:
             info = {"epoch": epoch, "shape": list(array.shape), "dtype": self.dtype}
             info |= {"bytes": tmp_npy.stat().st_size, "sha256": file_sha256(tmp_npy), "created": time.time()}
             tmp_meta.write_text(json.dumps(info, indent=1))
+            faults.point("cache write")
             os.replace(tmp_npy, npy)
             os.replace(tmp_meta, meta)  # the commit: only now is the entry valid
         finally:

@@ -76,6 +76,45 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan and time estimate, train nothing")
 
 
+def _jobs(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where jobs run (each resumable; a re-run runs only what is missing)")
+    g.add_argument(
+        "--executor",
+        choices=("inline", "pool", "slurm", "submitit-local", "submitit-debug"),
+        default="inline",
+        help="inline: this process (default); pool: --workers local processes; slurm: job arrays via submitit",
+    )
+    g.add_argument("--workers", type=int, default=2, help="pool: worker processes (default: 2)")
+    g.add_argument("--jobs-dir", default=".akd/jobs", help="submitit: logs and job files (default: .akd/jobs)")
+    g.add_argument("--slurm-partition", default="", help="slurm: partition")
+    g.add_argument("--slurm-gpus", type=int, default=0, help="slurm: GPUs per job")
+    g.add_argument("--slurm-cpus", type=int, default=0, help="slurm: CPUs per job")
+    g.add_argument("--slurm-time", type=int, default=24 * 60, help="slurm: minutes per job (longer: requeued, resumed)")
+    g.add_argument("--slurm-mem-gb", type=float, default=0, help="slurm: memory per job")
+    g.add_argument("--slurm-account", default="", help="slurm: account")
+    g.add_argument("--slurm-qos", default="", help="slurm: quality of service")
+
+
+def _executor(args: argparse.Namespace):
+    from akd.executors import InProcess, LocalPool, SlurmOptions, Submitit
+
+    if args.executor == "pool":
+        return LocalPool(args.workers)
+    if args.executor == "inline":
+        return InProcess()
+    options = SlurmOptions(
+        args.slurm_partition,
+        args.slurm_gpus,
+        args.slurm_cpus,
+        args.slurm_time,
+        args.slurm_mem_gb,
+        args.slurm_account,
+        args.slurm_qos,
+    )
+    cluster = {"slurm": "slurm", "submitit-local": "local", "submitit-debug": "debug"}[args.executor]
+    return Submitit(cluster, Path(args.jobs_dir), options)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="akd",
@@ -100,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--from-sweep", metavar="PATH", help="use the best settings of a sweep (its folder or best.json)"
     )
+    _jobs(bench)
     sweep = sub.add_parser(
         "sweep",
         help="tune a method's settings with Optuna, or run an ablation grid (spaces: [sweeps.*] of the benchmark file)",
@@ -122,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(train)
     train.add_argument("--method", required=True, help="nokd, kd, takd or annealing")
     train.add_argument("--seed", type=int, default=0)
+    _jobs(train)
     sub.add_parser("list", help="list benchmarks, profiles, methods and models")
     cache = sub.add_parser("cache", help="show or clear the teacher-output cache")
     cache.add_argument("action", choices=["info", "clear"])
@@ -278,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         tracker = lambda: Tracker(args.tracking_uri, experiment=f"akd-{cfg.benchmark}")  # noqa: E731
         results = Path(args.results_dir) if args.command == "bench" else None
         command = "akd " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-        run_benchmark(cfg, tracker, ModelStore(args.store_dir), results, dry_run=args.dry_run, command=command)
+        store = ModelStore(args.store_dir)
+        run_benchmark(cfg, tracker, store, results, args.dry_run, command=command, executor=_executor(args))
         return 0
     except AkdError as exc:
         print(f"akd: error: {_one_line(str(exc))}", file=sys.stderr)

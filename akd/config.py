@@ -31,6 +31,8 @@ MACHINE_SETTINGS = (
     "cache.dir",
     "cache.max_gb",
     "submission",
+    "jobs.checkpoint_epochs",
+    "jobs.checkpoint_minutes",
 )
 
 
@@ -116,6 +118,15 @@ class CacheConfig:
 
 
 @dataclass
+class JobsConfig:
+    """Checkpoints of every training job (akd.checkpoint): after every ``checkpoint_epochs`` epochs,
+    and at the first epoch end once ``checkpoint_minutes`` have passed since the last (0: off)."""
+
+    checkpoint_epochs: int = 1
+    checkpoint_minutes: float = 0.0
+
+
+@dataclass
 class TaskDecl:
     """A dataset of your own, declared in a benchmark file's ``[task]`` table (akd.tasks.user).
 
@@ -176,6 +187,7 @@ class BenchConfig:
     takd: TAKDConfig = field(default_factory=TAKDConfig)
     annealing: AnnealingConfig = field(default_factory=AnnealingConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
     task: TaskDecl = field(default_factory=TaskDecl)  # a dataset of your own (data.dataset = "user")
 
     def arch(self, role: str) -> str:

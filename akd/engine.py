@@ -11,15 +11,18 @@ task's selection metric over the validation split (or over test under the offici
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from akd.checkpoint import rng_state, set_rng_state
 from akd.config import OptimConfig
 from akd.errors import AkdError
 from akd.methods import Objective, Stage
@@ -134,8 +137,16 @@ def train_stage(
     rt: Runtime,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     desc: str = "",
+    resume: dict[str, Any] | None = None,
+    on_state: Callable[[int, Callable[[], dict[str, Any]]], None] | None = None,
 ) -> StageResult:
-    """Train ``model`` for the stage's epochs; leave it holding the epoch selected on validation."""
+    """Train ``model`` for the stage's epochs; leave it holding the epoch selected on validation.
+
+    ``resume``: a state saved by an earlier process (see ``on_state``); training continues at its
+    next epoch exactly as if it had never stopped. ``on_state`` is called after every epoch, before
+    ``on_epoch`` (a checkpoint before the epoch is logged), with the epochs done and a function
+    returning the complete training state (the caller decides whether to save it).
+    """
     start = time.perf_counter()
     rt.place(model)
     forward = rt.forward_fn(model)
@@ -144,7 +155,30 @@ def train_stage(
     best_state, best_epoch, best_val = snapshot(model), -1, {key: -math.inf}
     history: list[dict[str, float]] = []
     val: Metrics = {}
-    bar = tqdm(range(stage.epochs), desc=desc or stage.name, unit="epoch", leave=False, dynamic_ncols=True)
+    first, before = 0, 0.0  # the first epoch this process trains; seconds spent by earlier processes
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        recipe.optimizer.load_state_dict(resume["optimizer"])
+        best_state, best_epoch, best_val = resume["best_state"], resume["best_epoch"], resume["best_val"]
+        history, val, first, before = resume["history"], resume["val"], resume["epoch"], resume["seconds"]
+        set_rng_state(resume["rng"])
+
+    def state(epoch: int) -> dict[str, Any]:
+        return {  # copies: the state stays as it is at this epoch whatever training does next
+            "epoch": epoch,
+            "model": snapshot(model),
+            "optimizer": copy.deepcopy(recipe.optimizer.state_dict()),
+            "best_state": best_state,
+            "best_epoch": best_epoch,
+            "best_val": dict(best_val),
+            "history": list(history),
+            "val": dict(val),
+            "seconds": before + time.perf_counter() - start,
+            "rng": rng_state(),
+        }
+
+    epochs = range(first, stage.epochs)
+    bar = tqdm(epochs, desc=desc or stage.name, unit="epoch", leave=False, dynamic_ncols=True, initial=first)
     try:
         for epoch in bar:
             lr = recipe.lr_at(epoch * recipe.steps_per_epoch)
@@ -168,6 +202,8 @@ def train_stage(
             }
             history.append(record)
             bar.set_postfix(loss=f"{train_loss:.3f}", val=f"{val[key]:.2f}")
+            if on_state is not None:
+                on_state(epoch + 1, lambda e=epoch + 1: state(e))
             if on_epoch is not None:
                 on_epoch(record)  # may raise (a pruned trial): the bar still closes
     finally:
@@ -186,6 +222,6 @@ def train_stage(
         test_last=test_last,
         val_last=val or best_val,
         history=history,
-        seconds=time.perf_counter() - start,
+        seconds=before + time.perf_counter() - start,
         extra=extra,
     )

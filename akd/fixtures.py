@@ -1,11 +1,13 @@
 """Synthetic datasets written in the real on-disk formats, for the tests and the perf benchmark.
 
 Full CIFAR cannot be downloaded on the machines this suite is developed on, so the CIFAR reader is
-exercised on folders laid out exactly like torchvision's python-pickle release.
+exercised on folders laid out exactly like torchvision's python-pickle release, and the end-to-end
+tests run Fashion-MNIST's smoke profile on gzipped IDX files laid out as torchvision's download.
 """
 
 from __future__ import annotations
 
+import gzip
 import pickle
 from pathlib import Path
 
@@ -43,6 +45,24 @@ def write_cifar(root: Path, name: str, n_train: int, n_test: int, seed: int = 0)
         )
         (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [f"c{i}" for i in range(100)]}))
     return {"train": train, "test": test, "y_train": y_train, "y_test": y_test}
+
+
+def write_fashion_mnist(root: Path, n_train: int, n_test: int, seed: int = 0) -> dict:
+    """Write a Fashion-MNIST fixture as gzipped IDX files in torchvision's ``FashionMNIST/raw``
+    layout (the format of the real release and of Debian's package); return the arrays written."""
+    rng = np.random.default_rng(seed)
+    folder = root / "FashionMNIST" / "raw"
+    folder.mkdir(parents=True)
+    out = {}
+    for split, stem, n in (("train", "train", n_train), ("test", "t10k", n_test)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        head = b"".join(v.to_bytes(4, "big") for v in (2051, n, 28, 28))
+        (folder / f"{stem}-images-idx3-ubyte.gz").write_bytes(gzip.compress(head + images.tobytes()))
+        head = b"".join(v.to_bytes(4, "big") for v in (2049, n))
+        (folder / f"{stem}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(head + labels.tobytes()))
+        out[split], out[f"y_{split}"] = images, labels.tolist()
+    return out
 
 
 # ---------------------------------------------------------------- text: GLUE's TSV layout, a tiny BERT

@@ -1,8 +1,17 @@
 """From a resolved config to the list of runs a benchmark performs, with a time estimate.
 
-Runs: the teacher (trained once, or loaded), then per seed the shared stages (TAKD's TA, once per
-seed however many methods need it) and one run per method. Shared models are keyed by their full
-recipe, so the plan can say which are already stored and will not be trained again.
+Runs (each one job): the teacher (trained once, or loaded), then per seed the shared stages
+(TAKD's TA, once per seed however many methods need it) and one run per method. Every run is keyed
+by the content of what determines its result, so the plan says which are already stored (and will
+not run again) and which resume from a checkpoint:
+
+- teacher and TA: their full recipe (role, architecture, epochs, seed, objective, optimiser, data;
+  a TA also its teacher's key), or a user checkpoint's bytes;
+- a method run: its stages (objective, architecture, epochs, the key of the model each stage learns
+  from), seed, optimiser, data, the teacher outputs' dtype, and ``JOB_FORMAT``.
+
+The code version is not in a key (the commit that ran a job is recorded beside its result): a change
+that alters what a job computes must raise ``JOB_FORMAT`` (method runs) or change a recipe field.
 """
 
 from __future__ import annotations
@@ -34,6 +43,16 @@ class Run:
     recipe: dict = field(default_factory=dict)  # what the key hashes, saved beside the stored model
     stored: bool = False
     needs: dict[str, str] = field(default_factory=dict)  # role -> store key of a shared run it uses
+    resumes: bool = False  # a checkpoint of an interrupted attempt is waiting
+
+    @property
+    def upstream(self) -> list[str]:
+        """Store keys of the jobs this one learns from (its dependencies)."""
+        return [k for k in (self.recipe.get("teacher"), *self.needs.values()) if k]
+
+
+# Raised by a change that alters what a method run computes: finished method runs are then redone.
+JOB_FORMAT = 1
 
 
 def data_identity(cfg: BenchConfig, task: Task) -> dict:
@@ -82,11 +101,48 @@ def shared_recipe(cfg: BenchConfig, task: Task, stage: Stage, seed: int, teacher
     return _trained_recipe(cfg, task, stage, seed, teacher=teacher_key)
 
 
+def method_recipe(
+    cfg: BenchConfig,
+    task: Task,
+    method: str,
+    seed: int,
+    stages: list[Stage],
+    teacher_key: str | None,
+    needs: dict[str, str],
+) -> dict:
+    """Everything a method run's result depends on (see the module's docstring). ``teacher_key``:
+    the plan's teacher, which every student is measured against (fidelity), or None without one."""
+    sources = {"teacher": teacher_key, **needs}
+    return {
+        "job": "method",
+        "format": JOB_FORMAT,
+        "method": method,
+        "seed": seed,
+        "stages": [
+            {
+                "name": st.name,
+                "arch": cfg.arch(st.trains),
+                "epochs": st.epochs,
+                "init": st.init,
+                "objective": st.objective.describe(),
+                "learns_from": sources.get(st.teacher) if st.teacher else None,
+            }
+            for st in stages
+        ],
+        "teacher": teacher_key,  # also the reference of every student's fidelity metrics
+        # fp32 teacher outputs are bit-identical cached or live; float16 ones are not
+        "teacher_outputs": cfg.cache.dtype if cfg.cache.enabled and any(st.teacher for st in stages) else "float32",
+        "optim": asdict(cfg.optim),
+        "data": data_identity(cfg, task),
+    }
+
+
 def build_plan(cfg: BenchConfig, task: Task, store: ModelStore) -> list[Run]:
     recipe = teacher_recipe(cfg, task)
     teacher_key = recipe_key(recipe)
     runs: list[Run] = []
-    if any(st.teacher for m in cfg.methods for st in build_stages(m, cfg)):  # else no teacher is needed
+    has_teacher = any(st.teacher for m in cfg.methods for st in build_stages(m, cfg))
+    if has_teacher:  # else no teacher is needed
         runs.append(
             Run(
                 "teacher",
@@ -123,7 +179,11 @@ def build_plan(cfg: BenchConfig, task: Task, store: ModelStore) -> list[Run]:
                             stored=bool(cfg.checkpoint(stage.trains)) or store.has(key),
                         )
                     )
-            runs.append(Run(f"{method}/seed{seed}", "method", seed, own, method=method, needs=needs))
+            recipe = method_recipe(cfg, task, method, seed, own, teacher_key if has_teacher else None, needs)
+            key = recipe_key(recipe)
+            runs.append(Run(f"{method}/seed{seed}", "method", seed, own, method, key, recipe, store.has(key), needs))
+    for run in runs:
+        run.resumes = not run.stored and store.checkpoint_path(run.key).exists()
     return runs
 
 
@@ -211,6 +271,7 @@ def format_plan(cfg: BenchConfig, runs: list[Run], seconds: dict[str, float], ta
             for st in run.stages
         )
         state = "stored, reused" if run.stored else f"~{seconds[run.name] / 60:.1f} min"
+        state += ", resumes from its checkpoint" if run.resumes else ""
         lines.append(f"  {run.name:<22} {desc:<58} {state}")
     total = sum(seconds.values())
     if any(st.teacher for run in runs for st in run.stages):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
+import socket
 import subprocess
 from pathlib import Path
 
@@ -35,10 +37,39 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def provenance(device: torch.device) -> dict[str, str]:
-    tags = {**git_state(), **{f"version.{k}": v for k, v in library_versions().items()}}
-    tags["device"] = str(device)
-    tags["host.cpu_threads"] = str(torch.get_num_threads())
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware(device: torch.device, deterministic: bool | None = None) -> dict[str, str]:
+    """What decides the last bits of every result besides the software: CPU model, GPU, threads,
+    deterministic mode. Results are bitwise reproducible only where all of these (and the library
+    versions) match."""
+    out = {
+        "host": socket.gethostname(),
+        "host.cpu": cpu_model(),
+        "host.cpu_count": str(os.cpu_count()),
+        "host.cpu_threads": str(torch.get_num_threads()),
+        "host.arch": platform.machine(),
+        "device": str(device),
+        "device.name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
+    }
     if device.type == "cuda":
-        tags["device.name"] = torch.cuda.get_device_name(device)
-    return tags
+        out["version.cuda"] = str(torch.version.cuda)
+        out["version.cudnn"] = str(torch.backends.cudnn.version())
+    if deterministic is not None:
+        out["deterministic"] = str(deterministic).lower()
+    return out
+
+
+def provenance(device: torch.device, deterministic: bool | None = None) -> dict[str, str]:
+    """Code version, library versions and hardware: the tags of every run and summary."""
+    tags = {**git_state(), **{f"version.{k}": v for k, v in library_versions().items()}}
+    return tags | hardware(device, deterministic)

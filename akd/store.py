@@ -73,6 +73,24 @@ class ModelStore:
     def entry(self, key: str) -> Path:
         return self.root / key
 
+    def checkpoint_path(self, key: str) -> Path:
+        """Where an unfinished job's training checkpoint lives (akd.checkpoint)."""
+        return self.root / "checkpoints" / f"{key}.pt"
+
+    def meta(self, key: str) -> dict[str, Any]:
+        """A stored entry's metadata (recipe, results, history, MLflow run, attempts)."""
+        return json.loads((self.entry(key) / "meta.json").read_text())
+
+    def busy(self, key: str) -> bool:
+        """True while a live process holds ``key``'s lock (a lock dies with its process)."""
+        lock = FileLock(str(self.root / f".{key}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        lock.release()
+        return False
+
     def problem(self, key: str) -> str | None:
         """Why the entry at ``key`` is unusable, or None if it is complete and intact (or absent)."""
         folder = self.entry(key)

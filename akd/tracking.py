@@ -127,7 +127,7 @@ class Tracker:
     def __init__(self, tracking_uri: str | None = None, experiment: str = "akd") -> None:
         for noisy in ("mlflow", "alembic"):  # schema-creation chatter is not for the user
             logging.getLogger(noisy).setLevel(logging.WARNING)
-        self.uri = tracking_uri or default_tracking_uri()
+        self.uri, self.experiment = tracking_uri or default_tracking_uri(), experiment
         # teachers and TAs trained here are published to the server's artifacts, and fetched from
         # there by machines that do not share a model store (AKD_SHARE_MODELS=1: on any store)
         self.shares_models = self.uri.startswith(("http://", "https://")) or os.environ.get("AKD_SHARE_MODELS") == "1"
@@ -228,6 +228,29 @@ class Tracker:
         if winner != mine:
             self.client.delete_run(mine)
         return winner, winner == mine
+
+    @_reported
+    def get_run(self, run_id: str):
+        """The run, or None when it does not exist (deleted, or from another store)."""
+        try:
+            return self.client.get_run(run_id)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
+
+    @_reported
+    def log_history(self, run_id: str, history: list[dict[str, float]], step0: int = 0) -> int:
+        """Log the per-epoch records (step ``step0 + index``) that ``run_id`` lacks; returns how many.
+
+        A resumed job calls it with its checkpoint's history: an epoch checkpointed by a process that
+        died before logging it is logged now, and none is logged twice.
+        """
+        logged = {m.step for m in self.client.get_metric_history(run_id, "train_loss")}
+        missing = [(step0 + i, r) for i, r in enumerate(history) if step0 + i not in logged]
+        for step, record in missing:
+            self.log_metrics(run_id, {k: v for k, v in record.items() if k != "epoch"}, step=step)
+        return len(missing)
 
     @_reported
     def reopen(self, run_id: str) -> None:

@@ -78,6 +78,8 @@ def validate(cfg: BenchConfig) -> None:
     if c.dtype not in DTYPES:
         raise AkdError(f"cache.dtype must be {' or '.join(map(repr, DTYPES))}, got {c.dtype!r}")
     _at_least("cache.max_gb (0 = no limit)", c.max_gb, 0)
+    _at_least("jobs.checkpoint_epochs (0 = only at the end of each stage)", cfg.jobs.checkpoint_epochs, 0)
+    _at_least("jobs.checkpoint_minutes (0 = off)", cfg.jobs.checkpoint_minutes, 0)
 
 
 def _validate_methods(cfg: BenchConfig) -> None:

@@ -52,11 +52,12 @@ from akd.teacher import FrozenLogits, forward_totals
 from akd.tracking import Tracker
 from baselines.kd import HintonKD
 from benchmarks.perf_glue import glue_timing
+from benchmarks.perf_jobs import jobs_timing
 from benchmarks.perf_report import BATCH, STUDENT, cpu_name, report
 from benchmarks.perf_sweep import trials_timing
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("epoch", "smoke", "sweep", "trials", "glue")
+PARTS = ("epoch", "smoke", "sweep", "trials", "jobs", "glue")
 
 
 # ---------------------------------------------------------------- measuring
@@ -355,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke = smoke_timing(workdir, tracker, print) if "smoke" in args.parts else None
         sweep = sweep_timing(args, workdir, tracker, rt, print) if "sweep" in args.parts else None
         trials = trials_timing(workdir, args.sweep_images, print) if "trials" in args.parts else None
+        jobs = jobs_timing(workdir, print) if "jobs" in args.parts else None
     glue = glue_timing(ROOT / "data", args.glue_sentences, args.repeats, rt, print) if "glue" in args.parts else None
     meta = {
         "machine": f"{cpu_name()}, {os.cpu_count()} cores",
@@ -365,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": started,
         **git_state(),
     }
-    text = report(meta, rows, cache_info, smoke, sweep, glue, trials)
+    text = report(meta, rows, cache_info, smoke, sweep, glue, trials, jobs)
     print()
     print(text)
     if len(args.parts) < len(PARTS):
@@ -380,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         "smoke": smoke,
         "sweep": sweep,
         "trials": trials,
+        "jobs": jobs,
         "glue": glue,
     }
     atomic_write(out / "summary.json", json.dumps(payload, indent=2, default=float))

@@ -15,21 +15,15 @@ from pathlib import Path
 import torch
 from mlflow.tracking import MlflowClient
 
+from akd.provenance import cpu_model
+
 GOLDEN = Path(__file__).parent / "golden"
 # Wall times and counters of teacher passes describe the machine and the cache, not the result.
 VOLATILE = ("seconds", "_forward_images", "_epochs_computed", "_epochs_cached")
 
 
 def machine() -> dict[str, str]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        model = platform.processor()
-    return {"cpu": model, "torch": torch.__version__.split("+")[0], "machine": platform.machine()}
+    return {"cpu": cpu_model(), "torch": torch.__version__.split("+")[0], "machine": platform.machine()}
 
 
 def smoke_numbers(tracking_uri: str, experiment: str) -> dict[str, dict]:

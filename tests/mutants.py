@@ -2,7 +2,8 @@
 
 Each mutant is a one-line change to the library that would silently corrupt results. For each, the
 repository's tracked files are copied to a temporary folder, the change is applied there, and
-``tests/test_science.py`` runs; the mutant must make at least one test fail ("killed"). A mutant
+the tests it names run (``tests/test_science.py`` unless it names others); the mutant must make at
+least one test fail ("killed"). A mutant
 whose text no longer occurs in the code is reported as stale: update it with the code it guards.
 Exit status 0 only when every mutant is killed.
 """
@@ -26,6 +27,7 @@ class Mutant:
     file: str
     old: str
     new: str
+    tests: tuple[str, ...] = ("tests/test_science.py",)  # pytest arguments that must fail
 
 
 MUTANTS = [
@@ -49,9 +51,30 @@ MUTANTS = [
     ),
     Mutant(
         "Annealing-KD phase 2 starts from scratch",
-        "akd/bench.py",
-        'if stage.init == "previous":',
+        "akd/jobs.py",
+        'if stage.init == "previous" and stage.trains in models:',
         "if False:",
+    ),
+    Mutant(
+        "a resumed stage forgets its optimiser's momentum",
+        "akd/engine.py",
+        'recipe.optimizer.load_state_dict(resume["optimizer"])',
+        "pass",
+        ("tests/test_jobs.py", "-k", "resumed_stage"),
+    ),
+    Mutant(
+        "a resumed stage draws dropout from another random stream",
+        "akd/engine.py",
+        'set_rng_state(resume["rng"])',
+        "pass",
+        ("tests/test_glue.py", "-k", "resumed_text"),
+    ),
+    Mutant(
+        "a job resumed between Annealing-KD's phases starts phase 2 from a fresh student",
+        "akd/jobs.py",
+        'model.load_state_dict(state["models"][stage.trains])',
+        "pass",
+        ("tests/test_jobs.py", "-k", "killed_anywhere"),
     ),
     Mutant(
         "the phase-1 loss ignores the annealing scale",
@@ -101,7 +124,7 @@ def run_mutant(mutant: Mutant | None) -> str:
                 return "STALE"
             path.write_text(text.replace(mutant.old, mutant.new))
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/test_science.py"],
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *(mutant or MUTANTS[0]).tests],
             cwd=copy,
             capture_output=True,
             text=True,

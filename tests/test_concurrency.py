@@ -41,25 +41,27 @@ def test_fresh_sqlite_store_opened_by_two_processes_at_once(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_benchmarks_on_fresh_stores_train_the_teacher_once(tmp_path):
+def test_two_benchmarks_sharing_jobs_train_each_once(tmp_path):
+    """Two commands at once on one store whose plans share the teacher, the TA and TAKD's run: each
+    shared job is trained by one process while the other waits for its lock, then reuses it."""
     write_cifar(tmp_path / "data", "cifar10", **SMOKE_SIZES)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = [
         *("bench", "cifar10", "--profile", "smoke", "--data-dir", str(tmp_path / "data"), "--threads", "1"),
-        *("--methods", "kd", "takd", "--seeds", "0", "--store-dir", str(tmp_path / "store")),
+        *("--seeds", "0", "--store-dir", str(tmp_path / "store")),
         *("--cache-dir", str(tmp_path / "cache"), "--tracking-uri", uri),
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "akd.cli", *args, "--results-dir", str(tmp_path / f"results{i}")],
+            [sys.executable, "-m", "akd.cli", *args, "--methods", *methods, "--results-dir", str(tmp_path / f"r{i}")],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for i in range(2)
+        for i, methods in enumerate((("kd", "takd"), ("takd", "nokd")))
     ]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
@@ -67,12 +69,18 @@ def test_two_benchmarks_on_fresh_stores_train_the_teacher_once(tmp_path):
     runs = client.search_runs([client.get_experiment_by_name("akd-cifar10").experiment_id], max_results=100)
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert sum(r.data.tags.get("kind") == "benchmark" for r in runs) == 2
-    for name in ("teacher", "ta/seed0"):  # each trained by one process, loaded by the other
-        assert sorted(r.data.tags["trained"] for r in runs if r.info.run_name == name) == ["false", "true"]
+    trained: dict[str, int] = {}
+    for r in runs:
+        if r.data.tags.get("kind") != "benchmark" and r.data.tags.get("trained") != "false":
+            trained[r.info.run_name] = trained.get(r.info.run_name, 0) + 1
+    assert trained == {"teacher": 1, "ta/seed0": 1, "kd/seed0": 1, "takd/seed0": 1, "nokd/seed0": 1}
+    reused = sorted(r.info.run_name for r in runs if r.data.tags.get("trained") == "false")
+    assert reused == ["ta/seed0", "takd/seed0", "teacher"]  # by the process that did not train them
     assert any("waiting for another process" in out for out in outputs)
-    entries = [p for p in (tmp_path / "store").iterdir() if not p.name.startswith(".")]
-    assert len(entries) == 2  # the teacher and the TA, once each, and no temporary folder left
+    entries = [p for p in (tmp_path / "store").iterdir() if not p.name.startswith(".") and p.name != "checkpoints"]
+    assert len(entries) == 5  # each job once, and no temporary folder or checkpoint left
     assert not [p for p in (tmp_path / "store").iterdir() if p.name.startswith(".") and p.is_dir()]
+    assert not list((tmp_path / "store" / "checkpoints").iterdir())
 
 
 def test_an_experiment_created_by_another_client_meanwhile_is_reused(tmp_path, monkeypatch):

@@ -267,3 +267,26 @@ def test_paired_differences_are_annealing_minus_the_other_method_per_seed():
     ]
     rows.append({"run": "annealing", "seed": 2, "task": "t", "metric": "acc", "test_acc": 99.0})  # no kd partner
     assert paired_differences(rows, "t", "kd") == [(0, 1.5), (1, -2.0)]
+
+
+def test_a_resumed_text_stage_is_bit_identical_with_dropout(glue):
+    """Dropout draws from torch's random stream: a resumed stage must restore it (the checkpoint
+    holds it), or its later epochs drop other units."""
+    from akd.bench import init_model
+    from akd.engine import train_stage
+    from akd.methods import HardLabels, Stage
+    from akd.runtime import Runtime
+
+    cfg = load_benchmark("glue", "smoke", {"data": {"dataset": "glue-sst2", "data_dir": str(glue / "data")}})
+    cfg.student = str(glue / "bert") + "#layers=1"
+    task = load_task(cfg)
+    rt = Runtime(torch.device("cpu"))
+    stage = Stage("s", "student", 3, HardLabels())
+    whole = train_stage(stage, init_model(cfg, "student", 0, task, rt), None, task, cfg.optim, 0, rt)
+    saved = {}
+    keep = lambda epochs, build: saved.update(build()) if epochs == 1 else None  # noqa: E731
+    train_stage(stage, init_model(cfg, "student", 0, task, rt), None, task, cfg.optim, 0, rt, on_state=keep)
+    torch.manual_seed(12345)  # another process: its random stream is elsewhere
+    resumed = train_stage(stage, init_model(cfg, "student", 0, task, rt), None, task, cfg.optim, 0, rt, resume=saved)
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in whole.history]
+    assert all(torch.equal(resumed.best_state[k], whole.best_state[k]) for k in whole.best_state)

@@ -159,12 +159,12 @@ def test_verdict_direction_and_noise_caveat():
 def test_phase2_starts_from_phase1_selected_checkpoint(tmp_path, monkeypatch):
     """Through the runner: phase 2's starting weights are phase 1's selected checkpoint, bit for
     bit, not a fresh student."""
-    import akd.bench
+    import akd.jobs
     from akd.cli import main
     from tests.conftest import write_cifar
 
     entries: list[tuple[str, dict, dict]] = []
-    real = akd.bench.train_stage
+    real = akd.jobs.train_stage
 
     def spy(stage, model, *args, **kwargs):
         start = {k: v.clone() for k, v in model.state_dict().items()}
@@ -172,7 +172,7 @@ def test_phase2_starts_from_phase1_selected_checkpoint(tmp_path, monkeypatch):
         entries.append((stage.name, start, result.best_state))
         return result
 
-    monkeypatch.setattr(akd.bench, "train_stage", spy)
+    monkeypatch.setattr(akd.jobs, "train_stage", spy)
     write_cifar(tmp_path / "data", "cifar10", n_train=200, n_test=40)
     args = ["bench", "cifar10", "--profile", "smoke", "--data-dir", str(tmp_path / "data"), "--seeds", "0"]
     args += ["--methods", "annealing", "--no-cache", "--store-dir", str(tmp_path / "store")]

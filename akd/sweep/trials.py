@@ -171,7 +171,7 @@ class TrialRunner(BenchmarkRunner):
 
         self.epoch_observers = [report]
         try:
-            record, _, _ = self.train_method(run, teacher, run_id, step0=index * self.max_epochs)
+            record, *_ = self.train_method(run, teacher, run_id, step0=index * self.max_epochs)
         finally:
             self.epoch_observers = []
         return record

@@ -1,0 +1,84 @@
+"""Executors (``nox -s perf``, part ``jobs``): the fashion_mnist smoke benchmark (teacher, TAs, four
+methods x two seeds) run whole, from an empty store, in this process against a local pool.
+
+- in-process with the default threads (what ``nox -s bench_*`` does on this machine);
+- in-process with 1 thread (the pool workers' setting: the same numbers bit for bit);
+- ``--executor pool --workers 2``, one thread each.
+
+Each runs as its own ``akd bench`` process on a Fashion-MNIST fixture (gzipped IDX), so start-up
+(imports, data) counts as a user pays it. Goal: the pool at least 1.2x faster than in-process on
+2 cores.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from akd.fixtures import write_fashion_mnist
+
+ROOT = Path(__file__).resolve().parent.parent
+MODES = {
+    "inline": [],
+    "inline-1thread": ["--threads", "1"],
+    "pool-2x1": ["--executor", "pool", "--workers", "2"],
+}
+VOLATILE = ("seconds", "_forward_images", "_epochs_computed", "_epochs_cached")
+
+
+def _bench(workdir: Path, mode: str, data: Path, extra: list[str]) -> float:
+    cwd = workdir / f"jobs-{mode}"
+    cwd.mkdir()
+    args = [sys.executable, "-m", "akd.cli", "bench", "fashion_mnist", "--profile", "smoke", "--data-dir", str(data),
+            "--store-dir", "store", "--results-dir", "results", "--cache-dir", "cache",
+            "--tracking-uri", f"sqlite:///{cwd / 'mlflow.db'}", *extra]  # fmt: skip
+    start = time.perf_counter()
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"akd bench ({mode}) failed: {done.stderr[-500:]}")
+    return wall
+
+
+def _rows(workdir: Path, mode: str) -> pd.DataFrame:
+    (path,) = (workdir / f"jobs-{mode}" / "results" / "fashion_mnist").glob("*/runs.csv")
+    table = pd.read_csv(path)
+    return table[[c for c in table.columns if not c.endswith(VOLATILE)]]
+
+
+def jobs_timing(workdir: Path, log) -> dict:
+    data = workdir / "fashion"
+    write_fashion_mnist(data, n_train=2850, n_test=512)
+    walls = {mode: _bench(workdir, mode, data, extra) for mode, extra in MODES.items()}
+    for mode, wall in walls.items():
+        log(f"fashion_mnist smoke, {mode}: {wall:.1f} s")
+    same = _rows(workdir, "pool-2x1").equals(_rows(workdir, "inline-1thread"))
+    return {
+        "wall_s": walls,
+        "pool_speedup": walls["inline"] / walls["pool-2x1"],
+        "pool_speedup_vs_1thread": walls["inline-1thread"] / walls["pool-2x1"],
+        "pool_equals_inline_1thread": same,
+    }
+
+
+def jobs_lines(j: dict) -> list[str]:
+    w = j["wall_s"]
+    return [
+        "",
+        "Executors: the fashion_mnist smoke benchmark (teacher, 2 TAs, 4 methods x 2 seeds: 11 jobs) from an "
+        "empty store, each an `akd bench` process (start-up included):",
+        "",
+        "| executor | seconds | in-process / this |",
+        "|---|---:|---:|",
+        f"| in-process, default threads | {w['inline']:.1f} | 1.00 |",
+        f"| in-process, 1 thread | {w['inline-1thread']:.1f} | {w['inline'] / w['inline-1thread']:.2f} |",
+        f"| pool, 2 workers x 1 thread | {w['pool-2x1']:.1f} | **{j['pool_speedup']:.2f}** |",
+        "",
+        "The pool's runs.csv equals the 1-thread in-process run's (every metric but times and counters): "
+        f"{'yes' if j['pool_equals_inline_1thread'] else 'NO'}. The goal is a pool at least 1.2x faster "
+        "than in-process on 2 cores.",
+    ]
