@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 
 import optuna
@@ -67,15 +69,46 @@ def test_killed_worker_trial_is_marked_failed_and_retried(in_tmp):
     assert by_number[str(retries[0].number)].info.status == "FINISHED"
 
 
-POSTGRES = os.environ.get("AKD_TEST_POSTGRES_URL")
-MLFLOW = os.environ.get("AKD_TEST_MLFLOW_URL")
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """(Optuna storage, MLflow server URL): the PostgreSQL and MLflow servers .ci/run starts
+    (AKD_TEST_POSTGRES_URL, AKD_TEST_MLFLOW_URL), else a real MLflow server started here on a free
+    port over sqlite, with the Optuna study in sqlite: the test runs on every machine."""
+    postgres, mlflow = os.environ.get("AKD_TEST_POSTGRES_URL"), os.environ.get("AKD_TEST_MLFLOW_URL")
+    if postgres and mlflow:
+        yield postgres, mlflow
+        return
+    root = tmp_path_factory.mktemp("servers")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=open(root / "mlflow.log", "w"), env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError(f"the MLflow server did not start: {(root / 'mlflow.log').read_text()[-1000:]}")
+        storage = f"sqlite:///{root / 'optuna.db'}"
+        optuna.storages.RDBStorage(storage)  # the schema, made once (as a database server's admin would)
+        yield storage, url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
-@pytest.mark.skipif(
-    not (POSTGRES and MLFLOW),
-    reason="needs AKD_TEST_POSTGRES_URL and AKD_TEST_MLFLOW_URL (.ci/run starts both servers on 127.0.0.1)",
-)
-def test_two_machines_share_one_study_on_real_servers(tmp_path):
+def test_two_machines_share_one_study_on_real_servers(tmp_path, servers):
+    POSTGRES, MLFLOW = servers  # noqa: N806
     # a fresh experiment (named after the benchmark file) and study: the server may hold earlier runs,
     # among them a published teacher of the same recipe, which would then be fetched, not trained
     unique = uuid.uuid4().hex[:8]
