@@ -2,7 +2,8 @@
 
 - ``inline`` (default): one after another in this process, models and data held in memory;
 - ``pool``: N local worker processes (``--workers N``; one per GPU, or CPU threads split evenly),
-  each job started as soon as the jobs it learns from are stored;
+  each job started as soon as the jobs it learns from are stored; while the workers start, this
+  process trains the first job (the teacher) with the workers' thread count;
 - ``slurm``: job arrays through submitit, one array per stage (teachers, TAs, students), each
   array waiting on the one before (``afterok``); a preempted or timed-out job is requeued and
   resumes from its checkpoint. ``submitit-local`` and ``submitit-debug`` run the same arrays as
@@ -19,6 +20,7 @@ import importlib
 import multiprocessing
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,19 +58,17 @@ def spec_of(runner: JobRunner, plugins: tuple[str, ...], threads: int | None = N
 _WORKER: dict[str, Any] = {}  # per worker process: the runner of the spec it serves (data loaded once)
 
 
-def run_in_worker(spec: JobSpec, name: str, device: str | None = None) -> None:
-    """Run job ``name`` of ``spec``'s plan in this process (a pool worker or a cluster job)."""
+def worker_runner(spec: JobSpec, device: str | None = None) -> JobRunner:
+    """This process's runner for ``spec``: plug-ins imported, tracker opened, data loaded, once."""
     from akd.jobs import JobRunner, runtime_for
-    from akd.plan import build_plan
     from akd.store import ModelStore
     from akd.tasks.base import load_task
     from akd.tracking import Tracker
 
-    for module in spec.plugins:
-        importlib.import_module(module)
     token = f"{spec.store}:{spec.parent}:{device}"
-    runner = _WORKER.get(token)
-    if runner is None:
+    if token not in _WORKER:
+        for module in spec.plugins:
+            importlib.import_module(module)
         cfg = spec.cfg if device is None else replace(spec.cfg, device=device)
         tracker = Tracker(spec.tracking_uri, spec.experiment)
         runner = JobRunner(cfg, tracker, ModelStore(spec.store), print, spec.command)
@@ -77,6 +77,14 @@ def run_in_worker(spec: JobSpec, name: str, device: str | None = None) -> None:
         runner.parent = spec.parent
         _WORKER.clear()
         _WORKER[token] = runner
+    return _WORKER[token]
+
+
+def run_in_worker(spec: JobSpec, name: str, device: str | None = None) -> None:
+    """Run job ``name`` of ``spec``'s plan in this process (a pool worker or a cluster job)."""
+    from akd.plan import build_plan
+
+    runner = worker_runner(spec, device)
     plan = {r.name: r for r in build_plan(runner.cfg, runner.task, runner.store)}
     runner.run_job(plan[name])
 
@@ -118,6 +126,10 @@ def _pool_job(spec: JobSpec, name: str) -> None:
     run_in_worker(spec, name, _SLOT.get("device"))
 
 
+def _pool_warm(spec: JobSpec) -> None:
+    worker_runner(spec, _SLOT.get("device"))
+
+
 class LocalPool(Executor):
     """``workers`` processes on this machine. On GPUs one per device in ``devices`` (default: every
     visible GPU); on a CPU the cores are split evenly (``threads`` each, default cores // workers)."""
@@ -144,7 +156,16 @@ class LocalPool(Executor):
         stored = {r.key for r in runs if r.stored}
         waiting = list(todo)
         counter = ctx.Value("i", 0)
-        with ProcessPoolExecutor(self.workers, ctx, _init_pool_worker, (counter, devices)) as pool:
+        pool = ProcessPoolExecutor(self.workers, ctx, _init_pool_worker, (counter, devices))
+        try:
+            # every worker starts now (imports, data) while the first job (the teacher) runs here
+            warming = [pool.submit(_pool_warm, spec) for _ in range(min(self.workers, len(todo)))]
+            ready = [r for r in waiting if all(k in stored for k in r.upstream)]
+            if ready and len(ready) < len(waiting):
+                waiting.remove(ready[0])
+                with _threads(threads if not devices else 0):  # as a worker would: the same numbers
+                    runner.run_job(ready[0])
+                stored.add(ready[0].key)
             running: dict = {}
             while waiting or running:
                 for run in [r for r in waiting if all(k in stored for k in r.upstream)]:
@@ -155,14 +176,31 @@ class LocalPool(Executor):
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     run = running.pop(future)
-                    try:
-                        future.result()
-                    except BaseException:
-                        for other in running:
-                            other.cancel()
-                        raise
+                    future.result()  # a job's error ends the benchmark (finished jobs stay stored)
                     stored.add(run.key)
                     runner.log(f"{run.name}: done (worker process)")
+            for future in warming:
+                future.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # running jobs end (or are killed with us)
+            raise
+        pool.shutdown(wait=False)  # idle workers exit on their own; the summary need not wait
+
+
+@contextmanager
+def _threads(n: int):
+    """torch's CPU threads set to ``n`` for the block (0: left as they are)."""
+    import torch
+
+    if n <= 0:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class JobCall:
