@@ -21,7 +21,7 @@ import multiprocessing
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,6 @@ class JobSpec:
     parent: str | None
     command: str
     plugins: tuple[str, ...] = PLUGINS
-    devices: tuple[str, ...] = field(default=())
 
 
 def spec_of(runner: JobRunner, plugins: tuple[str, ...], threads: int | None = None) -> JobSpec:
@@ -90,8 +89,6 @@ def run_in_worker(spec: JobSpec, name: str, device: str | None = None) -> None:
 
 
 class Executor:
-    name = "inline"
-
     def run(self, runner: JobRunner, runs: list[Run]) -> None:
         raise NotImplementedError
 
@@ -133,8 +130,6 @@ def _pool_warm(spec: JobSpec) -> None:
 class LocalPool(Executor):
     """``workers`` processes on this machine. On GPUs one per device in ``devices`` (default: every
     visible GPU); on a CPU the cores are split evenly (``threads`` each, default cores // workers)."""
-
-    name = "pool"
 
     def __init__(self, workers: int, devices: tuple[str, ...] = (), threads: int = 0, plugins=PLUGINS) -> None:
         if workers < 1:
@@ -237,7 +232,6 @@ class Submitit(Executor):
     def __init__(self, cluster: str, folder: Path, options: SlurmOptions | None = None, plugins=PLUGINS) -> None:
         self.cluster, self.folder, self.plugins = cluster, Path(folder), plugins
         self.options = options or SlurmOptions()
-        self.name = {"slurm": "slurm", "local": "submitit-local", "debug": "submitit-debug"}[cluster]
         self.job_ids: list[list[str]] = []  # per submitted array, its jobs' ids
 
     def _executor(self, runner: JobRunner):
