@@ -60,6 +60,15 @@ class BenchmarkRunner(JobRunner):
         results folder is chosen (a folder made from other data is never overwritten) and every
         output folder is probed for writing, all before the tracker opens a run or a model trains.
         """
+        if dry_run:
+            return self._run(dry_run)
+        self.executor.start(self.cfg)
+        try:
+            return self._run(dry_run)
+        finally:
+            self.executor.close()
+
+    def _run(self, dry_run: bool) -> list[dict[str, Any]]:
         cfg = self.cfg
         rt = runtime_for(cfg)
         task = load_task(cfg, rt.device)
@@ -70,7 +79,10 @@ class BenchmarkRunner(JobRunner):
                 cfg.label = label
                 self.log(f"{taken} holds results on other data; writing to {cfg.results_folder(self.results_dir)}")
         runs = build_plan(cfg, task, self.store)
-        self.log(format_plan(cfg, runs, estimate_seconds(cfg, runs, task, rt), task))
+        seconds = estimate_seconds(cfg, runs, task, rt)
+        for run in runs:
+            run.seconds = seconds[run.name]  # executors start the longest chains of jobs first
+        self.log(format_plan(cfg, runs, seconds, task))
         self._preflight(runs, task)
         if dry_run:
             return []
@@ -88,10 +100,10 @@ class BenchmarkRunner(JobRunner):
                 wall = time.perf_counter() - started
                 table = summarize(self.rows, cfg, task)
                 # on screen even if the disk is full
-                self.log(to_markdown(table, self.rows, cfg, wall, self.base_tags, task))
+                self.log(to_markdown(table, self.rows, cfg, wall, self.summary_tags, task))
                 if self.results_dir is not None:
                     paths = write_summary(
-                        table, cfg, self.rows, wall, self.base_tags, self.results_dir, task, self.curves
+                        table, cfg, self.rows, wall, self.summary_tags, self.results_dir, task, self.curves
                     )
                     for path in paths:
                         self.tracker.log_file(self.parent, path)
@@ -137,14 +149,18 @@ class BenchmarkRunner(JobRunner):
     def _collect(self, runs: list[Run]) -> None:
         """Rows and curves from the stored results of every job, in plan order."""
         self.rows, self.curves, self.trained_here = [], [], []
+        threads: set[str] = set()
         for run in runs:
             meta = self.store.meta(run.key)
+            threads.add(meta.get("tags", {}).get("host.cpu_threads", self.base_tags["host.cpu_threads"]))
             row = {"run": role_of(run), "seed": run.seed, **meta["results"]}
             self.rows.append(row)
             if meta.get("parent") == self.parent:
                 self.trained_here.append(row)
             history = meta.get("history", [])
             self.curves += [{"run": row["run"], "seed": run.seed, "step": i, **r} for i, r in enumerate(history)]
+        # the summary's hardware line: the threads the jobs trained with (a pool's workers: fewer)
+        self.summary_tags = {**self.base_tags, "host.cpu_threads": " and ".join(sorted(threads, key=int))}
 
     def _preflight(self, runs: list[Run], task: Task) -> None:
         """User checkpoints must load and fit; every output folder must be writable."""

@@ -112,6 +112,12 @@ class JobRunner:
             **provenance(rt.device, cfg.deterministic),
         }
 
+    @property
+    def job_tags(self) -> dict[str, str]:
+        """The tags of a job trained now: this process's, with the threads it trains with now (a
+        pool's driver trains with the workers' count)."""
+        return {**self.base_tags, "host.cpu_threads": str(torch.get_num_threads())}
+
     # ------------------------------------------------------------------ any job
     def run_job(self, run: Run) -> None:
         """Reuse, resume or train ``run`` in this process; afterwards its result is in the store."""
@@ -155,7 +161,7 @@ class JobRunner:
                 return run_id
         params = flatten(self.cfg.to_dict()) | {"seed": run.seed}
         if run_id is None:
-            tags = {**self.base_tags, **run_tags(run), **tags, "job_key": run.key}
+            tags = {**self.job_tags, **run_tags(run), **tags, "job_key": run.key}
             run_id = self.tracker.start(run.name, tags, params, parent=self.parent)
         else:
             self.tracker.log_params(run_id, params)
@@ -209,7 +215,7 @@ class JobRunner:
             if self.tracker.fetch_model(run.key, self.store.entry(run.key)) and self.store.has(run.key):
                 self.log(f"{run.name}: fetched {run.key} from the tracking server")
                 return True, None
-            more = {**self.base_tags, **run_tags(run), "role": run.stages[0].trains, "job_key": run.key}
+            more = {**self.job_tags, **run_tags(run), "role": run.stages[0].trains, "job_key": run.key}
             run_id, won = self.tracker.claim(run.name, tags, more, parent=self.parent, statuses=("RUNNING",))
             if won:
                 return False, run_id
@@ -235,7 +241,7 @@ class JobRunner:
                 self.rt.place(model)
                 test, val = (evaluate(model, self.task, s, cfg.optim.eval_batch_size, self.rt) for s in ("test", "val"))
                 res = stage_metrics(test=test, test_last=test, val_best=val, val_last=val)
-                meta = {"recipe": run.recipe, "results": res, "history": [], "tags": self.base_tags}
+                meta = {"recipe": run.recipe, "results": res, "history": [], "tags": self.job_tags}
                 self.store.save(run.key, state, meta | {"run_id": run_id, "parent": self.parent})
             self._finish(run_id, run, res, [])
             return model
@@ -260,7 +266,7 @@ class JobRunner:
         run_id = self._job_run(run, tags, run_id, state)
         with self.tracker.failing(run_id):
             record, history, model, attempts = self.train_method(run, teacher, run_id, ckpt=ckpt, state=state)
-            meta = {"recipe": run.recipe, "results": record, "history": history, "tags": self.base_tags}
+            meta = {"recipe": run.recipe, "results": record, "history": history, "tags": self.job_tags}
             meta |= {"run_id": run_id, "parent": self.parent, "attempts": attempts}
             entry = self.store.save(run.key, snapshot(model), meta)
             if self.tracker.shares_models and run.kind != "method":

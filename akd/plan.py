@@ -44,6 +44,7 @@ class Run:
     stored: bool = False
     needs: dict[str, str] = field(default_factory=dict)  # role -> store key of a shared run it uses
     resumes: bool = False  # a checkpoint of an interrupted attempt is waiting
+    seconds: float = 0.0  # estimated training time on this machine (estimate_seconds), 0 if not estimated
 
     @property
     def upstream(self) -> list[str]:
