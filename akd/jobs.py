@@ -326,7 +326,7 @@ class JobRunner:
         done: list[dict[str, Any]] = state["done"] if state else []
         attempts = (state["attempts"] if state else []) + [_attempt(state)]
         if state:  # epochs the dead attempt checkpointed but may not have logged
-            self.tracker.log_history(run_id, _logged_history(state), step0)
+            self.tracker.log_history(run_id, logged_history(state), step0)
         if ckpt is not None:  # every attempt is on record, even one that dies before its first epoch
             ckpt.save((state or _ckpt(0, [], {}, None, run_id, [])) | {"attempts": attempts})
         history: list[dict[str, float]] = []
@@ -395,7 +395,7 @@ def _ckpt(stage: int, done: list, models: dict, current: dict | None, run_id: st
     }
 
 
-def _logged_history(state: dict[str, Any]) -> list[dict[str, float]]:
+def logged_history(state: dict[str, Any]) -> list[dict[str, float]]:
     """The records of every epoch a checkpoint holds, as they are logged (with their phase)."""
     out = [r | {"phase": i + 1} for i, d in enumerate(state["done"]) for r in d["result"].history]
     current = state["current"] or {}

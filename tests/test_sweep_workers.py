@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -10,9 +11,11 @@ import sys
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 
 import optuna
 import pytest
+from mlflow.tracking import MlflowClient
 
 from akd.cli import main
 from tests.sweep_fixture import SPACES, of_kind, runs, study, sweep_args, write_bench
@@ -20,8 +23,8 @@ from tests.sweep_fixture import SPACES, of_kind, runs, study, sweep_args, write_
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _akd(args: list[str], cwd) -> subprocess.Popen:  # noqa: ANN001
-    env = {**os.environ, "PYTHONPATH": ROOT}
+def _akd(args: list[str], cwd, **env_vars: str) -> subprocess.Popen:  # noqa: ANN001
+    env = {**os.environ, "PYTHONPATH": ROOT, **env_vars}
     return subprocess.Popen(
         [sys.executable, "-m", "akd.cli", *args],
         cwd=cwd,
@@ -67,6 +70,55 @@ def test_killed_worker_trial_is_marked_failed_and_retried(in_tmp):
     by_number = {r.data.tags["trial_number"]: r for r in of_kind(runs(), "trial")}
     assert by_number[str(killed_trial)].info.status == "FAILED"
     assert by_number[str(retries[0].number)].info.status == "FINISHED"
+
+
+def _trial_seeds(store: Path) -> dict[int, dict]:
+    """seed -> meta.json of every stored trial seed (the sweep's jobs)."""
+    metas = [json.loads(p.read_text()) for p in store.glob("*/meta.json")]
+    return {m["recipe"]["seed"]: m for m in metas if m["recipe"].get("kept") == "results"}
+
+
+@pytest.mark.slow
+def test_a_retried_trial_reuses_the_seed_its_dead_worker_finished_and_resumes_the_other(in_tmp):
+    bench = write_bench(in_tmp, epochs=2)
+    args = sweep_args(bench, "annealing", "--n-trials", "1", "--heartbeat", "1", "--seeds", "0", "1")
+    # seed 0 finishes; seed 1 dies in phase 1, after its first epoch's checkpoint
+    killed = _akd(args, in_tmp, AKD_KILL_AT="annealing/seed1 phase1 checkpointed epoch 0")
+    assert killed.wait(timeout=300) == -signal.SIGKILL, killed.stderr.read()[-2000:]
+    before = _trial_seeds(in_tmp / "store")
+    assert list(before) == [0] and [a["stage"] for a in before[0]["attempts"]] == [0]
+    assert main([*args]) == 0  # waits out the grace period, fails the silent trial, retries it
+    s = study("tiny-smoke-annealing", f"sqlite:///{in_tmp}/optuna.db")
+    dead, retry = s.trials
+    assert dead.state.name == "FAIL" and retry.state.name == "COMPLETE" and retry.params == dead.params
+    after = _trial_seeds(in_tmp / "store")
+    assert after[0] == before[0]
+    # not trained again: the retry's seed-0 record is the stored one, to its training time
+    assert retry.user_attrs["per_seed"]["0"] == {k: v for k, v in before[0]["results"].items() if "." not in k}
+    assert after[0]["trial"] == dead.number and after[1]["trial"] == retry.number
+    assert [(a["stage"], a["epoch"]) for a in after[1]["attempts"]] == [(0, 0), (0, 1)]  # resumed at epoch 1
+    assert not list((in_tmp / "store" / "checkpoints").glob("*.pt"))  # each removed once its job was stored
+    # the retried trial's MLflow run holds every epoch of both seeds, each once
+    (trial_run,) = [r for r in of_kind(runs(), "trial") if r.data.tags["trial_number"] == str(retry.number)]
+    client = MlflowClient(f"sqlite:///{in_tmp / 'mlflow.db'}")
+    steps = [m.step for m in client.get_metric_history(trial_run.info.run_id, "train_loss")]
+    max_epochs = 3 + 1  # the space's longest trial: phase1_epochs 3 + phase2_epochs 1
+    assert sorted(steps) == sorted(set(steps)) and len(steps) == 2 * sum(dead.params[k] for k in PHASES)
+    assert {st // max_epochs for st in steps} == {0, 1}
+    # the same command uninterrupted, in another folder: the same trial, the same value to the last bit
+    ref = in_tmp / "ref"
+    ref.mkdir()
+    assert _akd([*args[:1], str(write_bench(ref, epochs=2)), *args[2:]], ref).wait(timeout=300) == 0
+    (uninterrupted,) = study("tiny-smoke-annealing", f"sqlite:///{ref}/optuna.db").trials
+    assert uninterrupted.params == retry.params and uninterrupted.value == retry.value
+    counters = ("seconds", "_forward_images", "_epochs_computed", "_epochs_cached")  # work done, not results
+    ref_seed1 = _trial_seeds(ref / "store")[1]["results"]
+    assert {k: v for k, v in ref_seed1.items() if not k.endswith(counters)} == {
+        k: v for k, v in after[1]["results"].items() if not k.endswith(counters)
+    }
+
+
+PHASES = ("annealing.phase1_epochs", "annealing.phase2_epochs")
 
 
 @pytest.fixture(scope="module")
@@ -157,8 +209,10 @@ def test_two_machines_share_one_study_on_real_servers(tmp_path, servers):
     ]
     trained = [r for r in teacher_runs if r.data.tags.get("trained") == "true"]
     assert len(trained) == 1  # one machine trained it; the other fetched it from the server
-    stores = [len(list((tmp_path / m / "store").glob("*/model.pt"))) for m in ("a", "b")]
-    assert stores == [1, 1]
+    metas = [[json.loads(p.read_text()) for p in (tmp_path / m / "store").glob("*/meta.json")] for m in "ab"]
+    assert [sum(m["recipe"].get("kept") != "results" for m in ms) for ms in metas] == [1, 1]  # each its teacher
+    seeds = [m for ms in metas for m in ms if m["recipe"].get("kept") == "results"]  # trial seeds: results only
+    assert seeds and {m["trial"] for m in seeds} <= {t.number for t in finished}
 
 
 def test_claim_elects_the_oldest_run_when_two_start_at_once(in_tmp):

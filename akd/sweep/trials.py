@@ -15,6 +15,10 @@ once per (seed, epoch) whatever the number of trials.
   trial of this space can train), so every trial's steps line up. The pruner compares trials at
   the same epoch: a long phase 1 is judged on its early, still-annealed epochs, which favours
   short phase 1s; use ``pruner = "none"`` where that bias matters.
+- **Jobs**: each seed of a trial is a job keyed by its content (the trial's settings included),
+  checkpointed as it trains and stored with its results and history (not its weights). A trial
+  retried after its worker died (same settings) takes the seeds that finished from the store and
+  resumes the one that was training from its checkpoint, bit-identical to an uninterrupted trial.
 - **MLflow**: one run per trial, nested under the study's run, with the sampled settings as
   params, per-epoch metrics at the pruner's steps, the objective, per-seed test values and the
   trial's state (``FINISHED``; ``KILLED`` with ``trial_state = PRUNED``; ``FAILED``).
@@ -23,6 +27,7 @@ once per (seed, epoch) whatever the number of trials.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import statistics
 from typing import Any
 
@@ -30,9 +35,11 @@ import optuna
 from torch import nn
 
 from akd.bench import BenchmarkRunner, runtime_for
+from akd.checkpoint import Checkpointer
 from akd.config import BenchConfig
-from akd.plan import build_plan
-from akd.store import ModelStore
+from akd.jobs import logged_history
+from akd.plan import Run, build_plan
+from akd.store import ModelStore, recipe_key
 from akd.sweep.space import Arm, Space, with_settings
 from akd.tasks.base import load_task
 from akd.tracking import Tracker
@@ -160,18 +167,47 @@ class TrialRunner(BenchmarkRunner):
         return per_seed
 
     def _observed(self, run, teacher, run_id: str, trial: optuna.Trial, index: int) -> dict[str, Any]:
-        """Train one seed of the trial, reporting its best validation value so far to the pruner."""
-        key, best = f"val_{self.metric}", [float("-inf")]
+        """One seed of the trial, a job of its own: trained (checkpointed as it goes, its best
+        validation value so far reported to the pruner after every epoch), resumed from the
+        checkpoint a dead worker left, or, in a retried trial, taken from the store as it finished."""
+        key, best, step0 = f"val_{self.metric}", [float("-inf")], index * self.max_epochs
 
         def report(step: int, metrics: dict[str, float]) -> None:
             best[0] = max(best[0], metrics[key])
             trial.report(best[0], step)
             if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {step - index * self.max_epochs} of seed {run.seed}")
+                raise optuna.TrialPruned(f"pruned at epoch {step - step0} of seed {run.seed}")
 
-        self.epoch_observers = [report]
-        try:
-            record, *_ = self.train_method(run, teacher, run_id, step0=index * self.max_epochs)
-        finally:
-            self.epoch_observers = []
+        run = trial_job(run)
+        with self.store.locked(run.key, self.log) as stored:
+            if stored:  # a retried trial (its worker died after this seed), or the same settings again
+                meta = self.store.meta(run.key)
+                self.tracker.log_history(run_id, meta["history"], step0)
+                for i, record in enumerate(meta["history"]):
+                    report(step0 + i, record)
+                self.log(f"{run.name}: trained with these settings by trial {meta['trial']}; reused")
+                return meta["results"]
+            j = self.cfg.jobs
+            ckpt = Checkpointer(self.store.checkpoint_path(run.key), j.checkpoint_epochs, j.checkpoint_minutes)
+            state = ckpt.load()
+            self.epoch_observers = [report]
+            try:
+                for i, record in enumerate(logged_history(state) if state else []):  # the dead attempt's epochs
+                    report(step0 + i, record)
+                record, history, _, attempts = self.train_method(run, teacher, run_id, step0, ckpt=ckpt, state=state)
+            except optuna.TrialPruned:
+                ckpt.clear()  # a pruned trial is not retried
+                raise
+            finally:
+                self.epoch_observers = []
+            meta = {"recipe": run.recipe, "results": record, "history": history, "tags": self.job_tags}
+            self.store.save(run.key, {}, meta | {"run_id": run_id, "trial": trial.number, "attempts": attempts})
+            ckpt.clear()
         return record
+
+
+def trial_job(run: Run) -> Run:
+    """A trial's seed as a store entry of its own: its results and history, not its weights (a sweep
+    of many trials would fill a disk). Keyed apart from ``akd bench``'s runs, which keep weights."""
+    recipe = {**run.recipe, "kept": "results"}
+    return dataclasses.replace(run, recipe=recipe, key=recipe_key(recipe), stored=False, resumes=False)
