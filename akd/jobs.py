@@ -92,6 +92,7 @@ class JobRunner:
         # pruner subscribes here (it may raise to stop the run)
         self.epoch_observers: list[Callable[[int, dict[str, float]], None]] = []
         self.track_reuse = True  # a stored teacher or TA loaded gets a run of its own (False: silently)
+        self.logged: set[int] = set()  # MLflow steps the resumed job's run already holds
 
     def open(self, rt: Runtime, task: Task) -> None:
         """Open the tracker and hold what every job of this process shares: machine, data, cache, tags."""
@@ -289,7 +290,8 @@ class JobRunner:
         def on_epoch(record: dict[str, float]) -> None:
             metrics = {k: v for k, v in record.items() if k != "epoch"} | {"phase": stage_index + 1}
             step = step0 + int(record["epoch"])
-            self.tracker.log_metrics(run_id, metrics, step=step)
+            if step not in self.logged:  # an epoch redone after its last checkpoint: logged by the dead attempt
+                self.tracker.log_metrics(run_id, metrics, step=step)
             for observe in self.epoch_observers:
                 observe(step, metrics)
 
@@ -325,8 +327,10 @@ class JobRunner:
             models[role] = self.shared_models[key]
         done: list[dict[str, Any]] = state["done"] if state else []
         attempts = (state["attempts"] if state else []) + [_attempt(state)]
+        self.logged = set()
         if state:  # epochs the dead attempt checkpointed but may not have logged
             self.tracker.log_history(run_id, logged_history(state), step0)
+            self.logged = self.tracker.logged_steps(run_id)  # and those it logged past its checkpoint
         if ckpt is not None:  # every attempt is on record, even one that dies before its first epoch
             ckpt.save((state or _ckpt(0, [], {}, None, run_id, [])) | {"attempts": attempts})
         history: list[dict[str, float]] = []

@@ -196,6 +196,26 @@ def test_adding_a_seed_trains_only_that_seeds_jobs(tmp_path, data):
 
 
 @pytest.mark.slow
+def test_epochs_redone_after_the_last_checkpoint_are_logged_once_in_the_reopened_run(tmp_path, data):
+    # 5 epochs, a checkpoint every 3: epoch 3 is logged, then the process dies in epoch 4
+    args = ("--seeds", "0", "--methods", "nokd", "--set", "student_epochs=5", "--set", "jobs.checkpoint_epochs=3")
+    for _ in range(2):  # the resumed attempt dies at the same point
+        done = _cli(tmp_path, data, *args, kill_at="nokd/seed0 main epoch 4")
+        assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    client, runs = _mlflow(tmp_path)
+    (job,) = [r for r in runs if r.data.tags.get("method") == "nokd"]
+    assert job.info.status == "RUNNING"  # as the resumed attempt left it: its run was reopened, not left KILLED
+    _ok(_cli(tmp_path, data, *args))
+    client, runs = _mlflow(tmp_path)
+    (job,) = [r for r in runs if r.data.tags.get("method") == "nokd" and r.data.tags.get("trained") != "false"]
+    assert job.info.status == "FINISHED"
+    steps = [m.step for m in client.get_metric_history(job.info.run_id, "train_loss")]
+    assert sorted(steps) == [0, 1, 2, 3, 4]  # epoch 3, trained three times, logged once
+    attempts = [(a["stage"], a["epoch"]) for a in _by_name(_store(tmp_path))["nokd/seed0"]["attempts"]]
+    assert attempts == [(0, 0), (0, 3), (0, 3)]
+
+
+@pytest.mark.slow
 def test_local_pool_gives_the_inline_results(tmp_path, data):
     inline, pool = tmp_path / "inline", tmp_path / "pool"
     inline.mkdir(), pool.mkdir()
