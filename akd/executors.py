@@ -238,6 +238,7 @@ class LocalPool(Executor):
         finally:
             for feeder in feeders:
                 feeder.join()
+        self.close()  # the idle workers exit, and this process gets its threads back, for the summary
 
     def _feed(self, queue: _Queue, spec: JobSpec, log) -> None:
         """One spawned worker's share: take the next ready job, run it there, and again."""

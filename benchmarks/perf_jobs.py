@@ -54,7 +54,54 @@ def _rows(workdir: Path, mode: str) -> pd.DataFrame:
     return table[[c for c in table.columns if not c.endswith(VOLATILE)]]
 
 
+CEILING_STEPS = 150  # per one-thread process; the two-thread process takes twice as many
+
+
+def train_steps(threads: int, steps: int) -> float:
+    """Seconds for ``steps`` SGD steps of resnet8 on a batch of 64 Fashion-MNIST-sized images."""
+    import torch
+
+    from akd.models import build_model
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = build_model("resnet8", 1, 10).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = torch.randn(64, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (64,))
+
+    def step() -> None:
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return time.perf_counter() - start
+
+
+def _steps_process(threads: int, steps: int) -> subprocess.Popen:
+    code = f"from benchmarks.perf_jobs import train_steps; print(train_steps({threads}, {steps}))"
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+
+
+def pool_ceiling() -> dict:
+    """What two one-thread processes can do against one two-thread process on this machine, on
+    training alone (no start-up, no serial teacher): the most a 2-worker pool could gain."""
+    one = float(_steps_process(2, 2 * CEILING_STEPS).communicate()[0])
+    pair = [_steps_process(1, CEILING_STEPS) for _ in range(2)]
+    two = max(float(p.communicate()[0]) for p in pair)
+    alone = float(_steps_process(1, CEILING_STEPS).communicate()[0])
+    return {"two_threads_s": one, "two_processes_s": two, "one_thread_alone_s": alone, "ceiling": one / two}
+
+
 def jobs_timing(workdir: Path, log) -> dict:
+    ceiling = pool_ceiling()
+    log(f"pool ceiling (training only): {ceiling['ceiling']:.2f}x")
     data = workdir / "fashion"
     write_fashion_mnist(data, n_train=2850, n_test=512)
     walls = {mode: _bench(workdir, mode, data, extra) for mode, extra in MODES.items()}
@@ -69,11 +116,12 @@ def jobs_timing(workdir: Path, log) -> dict:
         "pool_speedup_vs_1thread": walls["inline-1thread"] / walls["pool-2x1"],
         "pool_speedup_2048": walls["inline-2048"] / walls["pool-2x1-2048"],
         "pool_equals_inline_1thread": same,
+        "ceiling": ceiling,
     }
 
 
 def jobs_lines(j: dict) -> list[str]:
-    w = j["wall_s"]
+    w, c = j["wall_s"], j["ceiling"]
     return [
         "",
         "Executors: the fashion_mnist smoke benchmark (teacher, 2 TAs, 4 methods x 2 seeds: 11 jobs) from an "
@@ -91,4 +139,11 @@ def jobs_lines(j: dict) -> list[str]:
         "The pool's runs.csv equals the 1-thread in-process run's (every metric but times and counters): "
         f"{'yes' if j['pool_equals_inline_1thread'] else 'NO'}. The goal is a pool at least 1.2x faster "
         "than in-process on 2 cores.",
+        "",
+        f"The ceiling on this machine, training alone ({2 * CEILING_STEPS} SGD steps of resnet8, batch 64): one "
+        f"process with 2 threads {c['two_threads_s']:.2f} s; two 1-thread processes at once, {CEILING_STEPS} steps "
+        f"each, {c['two_processes_s']:.2f} s (one alone: {c['one_thread_alone_s']:.2f} s). torch's two threads "
+        f"already run {2 * c['one_thread_alone_s'] / c['two_threads_s']:.2f}x faster than one, so a pool of 2 "
+        f"one-thread workers can be at most **{c['ceiling']:.2f}x** faster than in-process here, before start-up, "
+        "the teacher (which no other job can run beside) and the summary.",
     ]
