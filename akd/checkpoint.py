@@ -16,6 +16,8 @@ of a stage; it is deleted once the job's result is stored.
 from __future__ import annotations
 
 import os
+import platform
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -79,3 +81,41 @@ class Checkpointer:
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def checkpoint_state(
+    stage: int, done: list, models: dict, current: dict | None, run_id: str, attempts: list
+) -> dict[str, Any]:
+    """A method job's checkpoint: the stage it is in, the finished stages' results, the models a
+    later stage starts from, the current stage's training state, the random state, its MLflow run
+    and its attempts."""
+    return {
+        "stage": stage,
+        "done": done,
+        "models": models,
+        "current": current,
+        "rng": rng_state(),
+        "run_id": run_id,
+        "attempts": attempts,
+    }
+
+
+def logged_history(state: dict[str, Any]) -> list[dict[str, float]]:
+    """The records of every epoch a checkpoint holds, as they are logged (with their phase)."""
+    out = [r | {"phase": i + 1} for i, d in enumerate(state["done"]) for r in d["result"].history]
+    current = state["current"] or {}
+    return out + [r | {"phase": state["stage"] + 1} for r in current.get("history", [])]
+
+
+def attempt_record(state: dict[str, Any] | None) -> dict[str, Any]:
+    """Where this attempt starts (stage, epoch) and who runs it: every training attempt is counted."""
+    stage = state["stage"] if state else 0
+    epoch = (state["current"] or {}).get("epoch", 0) if state else 0
+    return {
+        "stage": stage,
+        "epoch": epoch,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "python": platform.python_version(),
+        "started": time.time(),
+    }

@@ -96,7 +96,8 @@ def _jobs(p: argparse.ArgumentParser) -> None:
 
 
 def _executor(args: argparse.Namespace):
-    from akd.executors import InProcess, LocalPool, SlurmOptions, Submitit
+    from akd.executors import InProcess, SlurmOptions, Submitit
+    from akd.pool import LocalPool
 
     if args.executor == "pool":
         return LocalPool(args.workers)

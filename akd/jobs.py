@@ -19,9 +19,6 @@ not share a store, teachers and TAs are fetched from the server or claimed there
 from __future__ import annotations
 
 import dataclasses
-import os
-import platform
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,9 +29,10 @@ from torch import nn
 
 from akd import faults
 from akd.cache import LogitCache, default_cache_dir
-from akd.checkpoint import Checkpointer, rng_state, set_rng_state
+from akd.checkpoint import Checkpointer, attempt_record, checkpoint_state, logged_history, set_rng_state
 from akd.config import BenchConfig, flatten
 from akd.engine import StageResult, evaluate, snapshot, stage_metrics, train_stage
+from akd.errors import AkdError
 from akd.fidelity import student_fidelity
 from akd.hashing import derive_seed
 from akd.plan import Run
@@ -46,6 +44,7 @@ from akd.teacher import FrozenLogits, freeze
 from akd.tracking import PARENT_TAG, Tracker
 
 CLAIM_POLL_S = 5.0  # how often a machine waiting for another's teacher looks again
+AWAIT_S = 30.0  # how long a job waits for an upstream job that holds no lock to store its model
 
 
 def runtime_for(cfg: BenchConfig) -> Runtime:
@@ -139,6 +138,18 @@ class JobRunner:
             model.load_state_dict(check_fits(state, model, str(self.store.entry(key))))
             self.models[key] = freeze(self.rt.place(model))
         return self.models[key]
+
+    def awaited(self, key: str, role: str) -> nn.Module:
+        """``upstream(key)`` once it is stored: in a pool, the job that trains it may still be
+        running (its store lock is held); one that has ended without storing it is an error."""
+        free_since = time.monotonic()
+        while True:
+            with self.store.locked(key, self.log) as stored:  # waits while that job holds the lock
+                if stored:
+                    return self.upstream(key, role)
+            if time.monotonic() - free_since > AWAIT_S:
+                raise AkdError(f"the {role} job ended without storing {self.store.entry(key)}; see its error")
+            time.sleep(0.2)
 
     def _job_run(self, run: Run, tags: dict[str, str], run_id: str | None, state: dict | None) -> str:
         """The job's MLflow run: the interrupted attempt's, reopened under this parent, else a new one.
@@ -254,19 +265,25 @@ class JobRunner:
             if stored:
                 self._reused(run)
                 return
-            teacher = self.upstream(run.recipe["teacher"], "teacher") if run.recipe.get("teacher") else None
-            for role, key in run.needs.items():
-                self.shared_models[key] = self.upstream(key, role)
-            self._train_and_store(run, teacher, {}, None)
+            key = run.recipe.get("teacher")
+            teacher = self.upstream(key, "teacher") if key and not run.fidelity_only else None
+            reference = (lambda: self.awaited(key, "teacher")) if run.fidelity_only else None
+            for role, k in run.needs.items():
+                self.shared_models[k] = self.upstream(k, role)
+            self._train_and_store(run, teacher, {}, None, reference)
 
-    def _train_and_store(self, run: Run, teacher: nn.Module | None, tags: dict, run_id: str | None) -> nn.Module:
+    def _train_and_store(
+        self, run: Run, teacher: nn.Module | None, tags: dict, run_id: str | None, reference=None
+    ) -> nn.Module:
         """Train (or resume) ``run`` with checkpoints, store its result, finish its MLflow run."""
         j = self.cfg.jobs
         ckpt = Checkpointer(self.store.checkpoint_path(run.key), j.checkpoint_epochs, j.checkpoint_minutes)
         state = ckpt.load()
         run_id = self._job_run(run, tags, run_id, state)
         with self.tracker.failing(run_id):
-            record, history, model, attempts = self.train_method(run, teacher, run_id, ckpt=ckpt, state=state)
+            record, history, model, attempts = self.train_method(
+                run, teacher, run_id, ckpt=ckpt, state=state, reference=reference
+            )
             meta = {"recipe": run.recipe, "results": record, "history": history, "tags": self.job_tags}
             meta |= {"run_id": run_id, "parent": self.parent, "attempts": attempts}
             entry = self.store.save(run.key, snapshot(model), meta)
@@ -313,6 +330,7 @@ class JobRunner:
         step0: int = 0,
         ckpt: Checkpointer | None = None,
         state: dict[str, Any] | None = None,
+        reference: Callable[[], nn.Module] | None = None,
     ) -> tuple[dict[str, float], list[dict[str, float]], nn.Module, list[dict[str, Any]]]:
         """Train every stage of a run; returns its flat record, history, model and attempts.
 
@@ -320,19 +338,21 @@ class JobRunner:
         all stages). The record is the last stage's (each stage's own under ``<stage>.`` when there
         are several), its selected epoch counted over all stages, its time over all stages; a
         method run's adds its fidelity to the teacher. With ``ckpt`` the state is checkpointed as it
-        goes; ``state`` (a checkpoint) resumes an interrupted attempt inside any stage.
+        goes; ``state`` (a checkpoint) resumes an interrupted attempt inside any stage. ``reference``
+        loads the teacher the fidelity is measured against when no stage learns from it (No-KD):
+        called once training ends, it may wait for the teacher's job.
         """
         models: dict[str, nn.Module] = {"teacher": teacher} if teacher is not None else {}
         for role, key in run.needs.items():
             models[role] = self.shared_models[key]
         done: list[dict[str, Any]] = state["done"] if state else []
-        attempts = (state["attempts"] if state else []) + [_attempt(state)]
+        attempts = (state["attempts"] if state else []) + [attempt_record(state)]
         self.logged = set()
         if state:  # epochs the dead attempt checkpointed but may not have logged
             self.tracker.log_history(run_id, logged_history(state), step0)
             self.logged = self.tracker.logged_steps(run_id)  # and those it logged past its checkpoint
         if ckpt is not None:  # every attempt is on record, even one that dies before its first epoch
-            ckpt.save((state or _ckpt(0, [], {}, None, run_id, [])) | {"attempts": attempts})
+            ckpt.save((state or checkpoint_state(0, [], {}, None, run_id, [])) | {"attempts": attempts})
         history: list[dict[str, float]] = []
         extra: dict[str, float] = {}
         result: StageResult | None = None
@@ -354,7 +374,7 @@ class JobRunner:
                 def on_state(epochs: int, build, i=i, stage=stage, done=done) -> None:
                     faults.point(f"{run.name} {stage.name} epoch {epochs - 1}")
                     if ckpt is not None and ckpt.due():
-                        ckpt.save(_ckpt(i, done, {}, build(), run_id, attempts))
+                        ckpt.save(checkpoint_state(i, done, {}, build(), run_id, attempts))
                         faults.point(f"{run.name} {stage.name} checkpointed epoch {epochs - 1}")
 
                 source = models.get(stage.teacher) if stage.teacher else None
@@ -365,7 +385,7 @@ class JobRunner:
                 models[stage.trains] = model
                 done = done + [{"result": dataclasses.replace(result, best_state={}), "counts": counts}]
                 if ckpt is not None:
-                    ckpt.save(_ckpt(i + 1, done, {stage.trains: snapshot(model)}, None, run_id, attempts))
+                    ckpt.save(checkpoint_state(i + 1, done, {stage.trains: snapshot(model)}, None, run_id, attempts))
             for k, v in counts.items():
                 extra[k] = extra.get(k, 0.0) + v
             seconds, offset = seconds + result.seconds, len(history)
@@ -378,6 +398,8 @@ class JobRunner:
             models[last].load_state_dict(state["models"][last])
         assert result is not None
         model = models[last]
+        if teacher is None and reference is not None:
+            teacher = reference()
         if teacher is not None and run.kind == "method":  # how closely the selected student matches the teacher
             o = self.cfg.optim
             extra |= student_fidelity(
@@ -385,36 +407,3 @@ class JobRunner:
             )
         whole = {"best_epoch": float(offset + result.best_epoch), "train_seconds": seconds}
         return result.metrics() | extra | whole, history, model, attempts
-
-
-def _ckpt(stage: int, done: list, models: dict, current: dict | None, run_id: str, attempts: list) -> dict[str, Any]:
-    return {
-        "stage": stage,
-        "done": done,
-        "models": models,
-        "current": current,
-        "rng": rng_state(),
-        "run_id": run_id,
-        "attempts": attempts,
-    }
-
-
-def logged_history(state: dict[str, Any]) -> list[dict[str, float]]:
-    """The records of every epoch a checkpoint holds, as they are logged (with their phase)."""
-    out = [r | {"phase": i + 1} for i, d in enumerate(state["done"]) for r in d["result"].history]
-    current = state["current"] or {}
-    return out + [r | {"phase": state["stage"] + 1} for r in current.get("history", [])]
-
-
-def _attempt(state: dict[str, Any] | None) -> dict[str, Any]:
-    """Where this attempt starts (stage, epoch) and who runs it: every training attempt is counted."""
-    stage = state["stage"] if state else 0
-    epoch = (state["current"] or {}).get("epoch", 0) if state else 0
-    return {
-        "stage": stage,
-        "epoch": epoch,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "python": platform.python_version(),
-        "started": time.time(),
-    }

@@ -51,6 +51,21 @@ class Run:
         """Store keys of the jobs this one learns from (its dependencies)."""
         return [k for k in (self.recipe.get("teacher"), *self.needs.values()) if k]
 
+    @property
+    def fidelity_only(self) -> bool:
+        """A method job whose teacher only measures the student's fidelity, once training ends (No-KD)."""
+        return (
+            self.kind == "method"
+            and bool(self.recipe.get("teacher"))
+            and not any(st.teacher == "teacher" for st in self.stages)
+        )
+
+    @property
+    def starts_after(self) -> list[str]:
+        """The upstream jobs stored before this one may start: all, but a fidelity-only teacher (a
+        pool trains No-KD beside the teacher; the job waits for the teacher when it needs it)."""
+        return list(self.needs.values()) if self.fidelity_only else self.upstream
+
 
 # Raised by a change that alters what a method run computes: finished method runs are then redone.
 JOB_FORMAT = 1

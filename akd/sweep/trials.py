@@ -35,9 +35,8 @@ import optuna
 from torch import nn
 
 from akd.bench import BenchmarkRunner, runtime_for
-from akd.checkpoint import Checkpointer
+from akd.checkpoint import Checkpointer, logged_history
 from akd.config import BenchConfig
-from akd.jobs import logged_history
 from akd.plan import Run, build_plan
 from akd.store import ModelStore, recipe_key
 from akd.sweep.space import Arm, Space, with_settings
