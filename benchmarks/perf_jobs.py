@@ -145,5 +145,5 @@ def jobs_lines(j: dict) -> list[str]:
         f"each, {c['two_processes_s']:.2f} s (one alone: {c['one_thread_alone_s']:.2f} s). torch's two threads "
         f"already run {2 * c['one_thread_alone_s'] / c['two_threads_s']:.2f}x faster than one, so a pool of 2 "
         f"one-thread workers can be at most **{c['ceiling']:.2f}x** faster than in-process here, before start-up, "
-        "the teacher (which no other job can run beside) and the summary.",
+        "the teacher (only No-KD trains beside it) and the summary.",
     ]
