@@ -178,7 +178,15 @@ def train_stage(
         }
 
     epochs = range(first, stage.epochs)
-    bar = tqdm(epochs, desc=desc or stage.name, unit="epoch", leave=False, dynamic_ncols=True, initial=first)
+    bar = tqdm(
+        epochs,
+        desc=desc or stage.name,
+        unit="epoch",
+        leave=False,
+        dynamic_ncols=True,
+        initial=first,
+        total=stage.epochs,
+    )
     try:
         for epoch in bar:
             lr = recipe.lr_at(epoch * recipe.steps_per_epoch)
