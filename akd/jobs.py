@@ -272,12 +272,16 @@ class JobRunner:
                 self.shared_models[k] = self.upstream(k, role)
             self._train_and_store(run, teacher, {}, None, reference)
 
+    def checkpointer(self, run: Run) -> Checkpointer:
+        """Where ``run`` checkpoints as it trains, as often as ``jobs`` in the config says."""
+        j = self.cfg.jobs
+        return Checkpointer(self.store.checkpoint_path(run.key), j.checkpoint_epochs, j.checkpoint_minutes)
+
     def _train_and_store(
         self, run: Run, teacher: nn.Module | None, tags: dict, run_id: str | None, reference=None
     ) -> nn.Module:
         """Train (or resume) ``run`` with checkpoints, store its result, finish its MLflow run."""
-        j = self.cfg.jobs
-        ckpt = Checkpointer(self.store.checkpoint_path(run.key), j.checkpoint_epochs, j.checkpoint_minutes)
+        ckpt = self.checkpointer(run)
         state = ckpt.load()
         run_id = self._job_run(run, tags, run_id, state)
         with self.tracker.failing(run_id):
@@ -349,8 +353,7 @@ class JobRunner:
         attempts = (state["attempts"] if state else []) + [attempt_record(state)]
         self.logged = set()
         if state:  # epochs the dead attempt checkpointed but may not have logged
-            self.tracker.log_history(run_id, logged_history(state), step0)
-            self.logged = self.tracker.logged_steps(run_id)  # and those it logged past its checkpoint
+            self.logged = self.tracker.log_history(run_id, logged_history(state), step0)  # and past it
         if ckpt is not None:  # every attempt is on record, even one that dies before its first epoch
             ckpt.save((state or checkpoint_state(0, [], {}, None, run_id, [])) | {"attempts": attempts})
         history: list[dict[str, float]] = []

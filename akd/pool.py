@@ -13,7 +13,6 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +58,7 @@ class LocalPool(Executor):
         self.workers, self.devices, self.threads, self.plugins = workers, tuple(devices), threads, tuple(plugins)
         self._pool: ProcessPoolExecutor | None = None
         self._threads_before = 0  # this process's torch threads before start (0: unchanged)
+        self._layout_now: tuple[tuple[str, ...], int] | None = None  # set by start: (devices, threads)
 
     def _layout(self, cfg: Any) -> tuple[tuple[str, ...], int]:
         """(the devices, this process's first, or () on a CPU; torch threads per worker)."""
@@ -76,14 +76,14 @@ class LocalPool(Executor):
         return devices, threads
 
     def start(self, cfg: Any) -> None:
-        if self.workers < 2:
-            return
-        devices, threads = self._layout(cfg)
-        if not devices:  # this process plans and probes with a worker's threads: no core oversubscribed
+        devices, threads = self._layout_now = self._layout(cfg)
+        if not devices:  # this process plans, probes and trains with a worker's threads: no core oversubscribed
             import torch
 
             self._threads_before = torch.get_num_threads()
             torch.set_num_threads(threads)
+        if self.workers < 2:
+            return
         ctx = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads and locks
         counter = ctx.Value("i", 1)  # worker 0 is this process
         self._pool = ProcessPoolExecutor(self.workers - 1, ctx, _init_pool_worker, (counter, devices))
@@ -94,9 +94,9 @@ class LocalPool(Executor):
         todo = _finished_here(runner, runs)
         if not todo:
             return
-        devices, threads = self._layout(runner.cfg)
-        if self.workers > 1 and self._pool is None:
+        if self._layout_now is None:
             self.start(runner.cfg)
+        threads = self._layout_now[1]
         spec = spec_of(runner, self.plugins, threads)
         for _ in range(self.workers - 1):  # trackers opened while this process trains the first job
             self._pool.submit(_pool_open, spec)
@@ -106,11 +106,10 @@ class LocalPool(Executor):
         for feeder in feeders:
             feeder.start()
         try:
-            with _threads(0 if devices else threads):  # as a worker would: the same numbers
-                while run is not None:
-                    runner.run_job(run)
-                    queue.done(run)
-                    run = queue.take(raising=True)
+            while run is not None:  # with a worker's threads (set by start): the same numbers
+                runner.run_job(run)
+                queue.done(run)
+                run = queue.take(raising=True)
         except BaseException:
             queue.stop()
             self.close(wait=True)  # running jobs end (or are killed with us)
@@ -131,6 +130,7 @@ class LocalPool(Executor):
             queue.stop(exc)
 
     def close(self, wait: bool = False) -> None:
+        self._layout_now = None
         if self._threads_before:
             import torch
 
@@ -203,19 +203,3 @@ class JobQueue:
             self.stopped = True
             self.error = self.error or error
             self.cv.notify_all()
-
-
-@contextmanager
-def _threads(n: int):
-    """torch's CPU threads set to ``n`` for the block (0: left as they are)."""
-    import torch
-
-    if n <= 0:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

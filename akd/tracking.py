@@ -240,22 +240,18 @@ class Tracker:
             raise
 
     @_reported
-    def logged_steps(self, run_id: str) -> set[int]:
-        """The steps (epochs) ``run_id`` has a record of."""
-        return {m.step for m in self.client.get_metric_history(run_id, "train_loss")}
-
-    @_reported
-    def log_history(self, run_id: str, history: list[dict[str, float]], step0: int = 0) -> int:
-        """Log the per-epoch records (step ``step0 + index``) that ``run_id`` lacks; returns how many.
+    def log_history(self, run_id: str, history: list[dict[str, float]], step0: int = 0) -> set[int]:
+        """Log the per-epoch records (step ``step0 + index``) that ``run_id`` lacks; returns the steps
+        it holds now (a resumed job skips them when it trains those epochs again).
 
         A resumed job calls it with its checkpoint's history: an epoch checkpointed by a process that
         died before logging it is logged now, and none is logged twice.
         """
-        logged = self.logged_steps(run_id)
+        logged = {m.step for m in self.client.get_metric_history(run_id, "train_loss")}
         missing = [(step0 + i, r) for i, r in enumerate(history) if step0 + i not in logged]
         for step, record in missing:
             self.log_metrics(run_id, {k: v for k, v in record.items() if k != "epoch"}, step=step)
-        return len(missing)
+        return logged | {step for step, _ in missing}
 
     @_reported
     def reopen(self, run_id: str) -> None:

@@ -35,7 +35,7 @@ import optuna
 from torch import nn
 
 from akd.bench import BenchmarkRunner, runtime_for
-from akd.checkpoint import Checkpointer, logged_history
+from akd.checkpoint import logged_history
 from akd.config import BenchConfig
 from akd.plan import Run, build_plan
 from akd.store import ModelStore, recipe_key
@@ -186,8 +186,7 @@ class TrialRunner(BenchmarkRunner):
                     report(step0 + i, record)
                 self.log(f"{run.name}: trained with these settings by trial {meta['trial']}; reused")
                 return meta["results"]
-            j = self.cfg.jobs
-            ckpt = Checkpointer(self.store.checkpoint_path(run.key), j.checkpoint_epochs, j.checkpoint_minutes)
+            ckpt = self.checkpointer(run)
             state = ckpt.load()
             self.epoch_observers = [report]
             try:
