@@ -23,7 +23,7 @@ import pandas as pd
 from akd.config import BenchConfig
 from akd.hashing import atomic_write
 from akd.paper import paper_row
-from akd.stats import paired
+from akd.stats import Paired, family
 from akd.tasks.base import Task
 
 LABELS = {
@@ -65,18 +65,55 @@ def mean_std(mean: float, std: float) -> str:
     return f"{mean:.2f}" if pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
 
 
-def verdict(rows: list[dict[str, Any]], metric: str, unit: str = "points") -> list[str]:
-    """Annealing-KD against each other student method, paired by seed (``akd.stats.paired``)."""
+REFERENCE = "annealing"
+COMPARED = ("nokd", "kd", "takd")
+VERDICTS = "Annealing-KD minus each method, paired by seed (same initial weights and batches):"
+
+
+def compare(rows: list[dict[str, Any]], metric: str) -> dict[str, Paired]:
+    """Annealing-KD minus each other student method on one task (``akd.stats.family``: Holm across them)."""
     values: dict[str, dict[int, float]] = {}
     for r in rows:
-        values.setdefault(r["run"], {})[int(r["seed"])] = r[f"test_{metric}"]
-    if "annealing" not in values:
-        return []
+        values.setdefault(r["run"], {})[int(r["seed"])] = float(r[f"test_{metric}"])
+    if REFERENCE not in values:
+        return {}
+    others = {name: values[name] for name in COMPARED if name in values}
+    return family(values[REFERENCE], others, metric=f"test_{metric}", reference_name=REFERENCE)
+
+
+def verdict(rows: list[dict[str, Any]], metric: str, unit: str = "points") -> list[str]:
+    """One sentence per comparison of :func:`compare`: the numbers and the verdict."""
+    return [p.sentence("Annealing-KD", LABELS[name], unit) for name, p in compare(rows, metric).items()]
+
+
+def budget_line(annealing_epochs: float, student_epochs: float) -> list[str]:
+    if annealing_epochs == student_epochs:
+        return [f"Budget: every student trained for {student_epochs:g} epochs (Annealing-KD's two phases together)."]
     return [
-        paired(values["annealing"], values[other]).sentence("Annealing-KD", LABELS[other], unit)
-        for other in ("nokd", "kd", "takd")
-        if other in values and set(values[other]) & set(values["annealing"])
+        f"Budget: Annealing-KD trained the student for {annealing_epochs:g} epochs, the other methods for "
+        f"{student_epochs:g}; compare an equal-budget variant before crediting the method."
     ]
+
+
+def verdict_block(rows: list[dict[str, Any]], metric: str, budget: list[str]) -> list[str]:
+    """What follows a summary's table: the paired comparisons and the epoch budgets."""
+    lines = verdict(rows, metric)
+    return ["", VERDICTS, "", *[f"- {line}" for line in lines], "", *budget] if lines else []
+
+
+def with_verdicts(table: pd.DataFrame, pairs: dict[str, Paired]) -> pd.DataFrame:
+    """The summary table with Annealing-KD minus each compared method's row (the same numbers as the text)."""
+    table = table.drop(columns=[c for c in table.columns if c.startswith("annealing_minus_")])
+    columns = {
+        "annealing_minus_mean": lambda p: p.mean,
+        "annealing_minus_ci_low": lambda p: p.ci_low,
+        "annealing_minus_ci_high": lambda p: p.ci_high,
+        "annealing_minus_p_holm": lambda p: p.p_adjusted,
+        "annealing_minus_verdict": lambda p: p.judgement().replace("A is", "Annealing-KD is"),
+    }
+    for column, get in columns.items():
+        table[column] = [get(pairs[r]) if r in pairs else None for r in table["run"]]
+    return table
 
 
 def hardware_line(tags: dict[str, str]) -> str:
@@ -124,16 +161,8 @@ def to_markdown(
         last = mean_std(r[f"test_{m}_last_mean"], r[f"test_{m}_last_std"])
         name = LABELS.get(r["run"], r["run"])
         head.append(f"| {name} | {r['model']} | {selected} | {last} | {r['n_seeds']} | {paper} |")
-    lines = verdict(rows, m)
-    budget = cfg.annealing.phase1_epochs + cfg.annealing.phase2_epochs
-    if lines and budget != cfg.student_epochs:
-        lines.append(
-            f"Budget: Annealing-KD trained the student for {budget} epochs, the other methods for "
-            f"{cfg.student_epochs}; compare an equal-budget variant before crediting the method."
-        )
-    if lines:
-        head += ["", *lines]
-    return "\n".join(head) + "\n"
+    budget = budget_line(cfg.annealing.phase1_epochs + cfg.annealing.phase2_epochs, cfg.student_epochs)
+    return "\n".join(head + verdict_block(rows, m, budget)) + "\n"
 
 
 def recorded_fingerprint(folder: Path) -> str | None:
@@ -185,6 +214,7 @@ def write_summary(
     atomic_write(per_seed, pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))
     if curves:  # per epoch: the figures' validation curves without MLflow
         atomic_write(folder / "curves.csv", pd.DataFrame(curves).to_csv(index=False, float_format="%.6g"))
+    table = with_verdicts(table, compare(rows, task.report_metric))
     atomic_write(csv, table.to_csv(index=False, float_format="%.4f"))
     atomic_write(md, to_markdown(table, rows, cfg, wall_seconds, tags, task))
     return [csv, md, per_seed]

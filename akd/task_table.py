@@ -18,8 +18,7 @@ import pandas as pd
 from akd.config import BenchConfig
 from akd.hashing import atomic_write
 from akd.paper import paper_row
-from akd.results import LABELS, mean_std
-from akd.stats import paired
+from akd.results import LABELS, VERDICTS, compare, mean_std
 from akd.tasks.metrics import glue_score
 
 
@@ -43,13 +42,6 @@ def tasks_table(rows: list[dict[str, Any]], cfg: BenchConfig) -> pd.DataFrame:
         record["score"] = glue_score(means) if all(pd.notna(list(means.values()))) else float("nan")
         out.append(record)
     return pd.DataFrame(out)
-
-
-def paired_differences(rows: list[dict[str, Any]], task: str, other: str) -> list[tuple[int, float]]:
-    """(seed, Annealing-KD minus ``other``) for every seed both ran on ``task``."""
-    by = {(r["run"], r["seed"]): _value(r) for r in rows if r["task"] == task}
-    seeds = sorted(s for run, s in by if run == "annealing" and (other, s) in by)
-    return [(s, by[("annealing", s)] - by[(other, s)]) for s in seeds]
 
 
 def _cell(mean: float, std: float, paper: float) -> str:
@@ -80,15 +72,19 @@ def tasks_markdown(rows: list[dict[str, Any]], cfg: BenchConfig, wall_seconds: f
         lines.append(
             f"| {LABELS.get(r['run'], r['run'])} | {arch.get(r['run'], cfg.student)} | {' | '.join(cells)} | {score} |"
         )
-    lines += ["", "Annealing-KD minus each method, per seed (paired: same initial weights and batches):", ""]
-    for task in cfg.tasks:
-        for other in ("nokd", "kd", "takd"):
-            diffs = paired_differences(rows, task, other)
-            if diffs:
-                each = ", ".join(f"{d:+.2f}" for _, d in diffs)
-                test = paired({s: d for s, d in diffs}, {s: 0.0 for s, _ in diffs})
-                lines.append(f"- {task}: {test.sentence('Annealing-KD', LABELS[other])} Per seed: {each}.")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + verdict_block(rows, cfg.tasks)) + "\n"
+
+
+def verdict_block(rows: list[dict[str, Any]], tasks: list[str]) -> list[str]:
+    """Per task, Annealing-KD minus each other method (``akd.results.compare``: the summaries' one source)."""
+    lines = []
+    for task in tasks:
+        part = [r for r in rows if r["task"] == task]
+        if not part:
+            continue
+        metric = part[0]["metric"]
+        lines += [f"- {task}: {p.sentence('Annealing-KD', LABELS[o])}" for o, p in compare(part, metric).items()]
+    return ["", VERDICTS, "", *lines] if lines else []
 
 
 def write_tasks_summary(rows: list[dict[str, Any]], cfg: BenchConfig, text: str, results_root: Path) -> Path:

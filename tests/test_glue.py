@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from akd.cli import main
 from akd.config import load_benchmark
 from akd.fixtures import write_glue, write_tiny_bert
+from akd.stats import fmt_signed
 from akd.tasks.base import load_task
 
 pytestmark = pytest.mark.slow
@@ -159,8 +160,8 @@ def test_several_tasks_make_one_table_with_paired_seed_differences(glue):
     text = (folder / "summary.md").read_text()
     rte = runs[runs["task"] == "glue-rte"].set_index(["run", "seed"])["test_acc"]
     diffs = [rte[("annealing", s)] - rte[("nokd", s)] for s in (0, 1)]
-    line = f"- glue-rte: Annealing-KD minus No-KD: {sum(diffs) / 2:+.2f} points ("
-    assert line in text and f"Per seed: {diffs[0]:+.2f}, {diffs[1]:+.2f}." in text
+    line = f"- glue-rte: Annealing-KD minus No-KD: {fmt_signed(sum(diffs) / 2)} points ("
+    assert line in text and f"seeds: {fmt_signed(diffs[0])}, {fmt_signed(diffs[1])})" in text
     assert "| run | model | glue-sst2 (acc) | glue-rte (acc) | score |" in text
 
 
@@ -259,14 +260,15 @@ def test_truncated_model_keeps_the_first_layers(glue):
 
 
 def test_paired_differences_are_annealing_minus_the_other_method_per_seed():
-    from akd.task_table import paired_differences
+    from akd.results import compare
 
     rows = [
         {"run": run, "seed": seed, "task": "t", "metric": "acc", "test_acc": value}
         for run, seed, value in [("annealing", 0, 80.0), ("kd", 0, 78.5), ("annealing", 1, 70.0), ("kd", 1, 72.0)]
     ]
     rows.append({"run": "annealing", "seed": 2, "task": "t", "metric": "acc", "test_acc": 99.0})  # no kd partner
-    assert paired_differences(rows, "t", "kd") == [(0, 1.5), (1, -2.0)]
+    kd = compare(rows, "acc")["kd"]
+    assert kd.seeds == (0, 1) and kd.diffs == (1.5, -2.0)
 
 
 def test_a_resumed_text_stage_is_bit_identical_with_dropout(glue):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from akd.report.differences import comparisons, table, to_latex, to_markdown
-from akd.stats import paired
+from akd.stats import family
 
 
 def _runs(ann_epochs=20.0, selection="val"):
@@ -46,14 +46,19 @@ def test_each_line_is_the_paired_result_of_that_benchmark_and_baseline():
     pairs = comparisons(_runs())
     assert [(info["variant"], info["baseline"]) for info, _ in pairs] == [("cpu", "nokd"), ("cpu", "kd")]
     kd = pairs[1][1]
-    expected = paired({0: 86.0, 1: 87.0, 2: 86.5}, {0: 84.0, 1: 84.5, 2: 85.5})
-    assert kd == expected and kd.diffs == (2.0, 2.5, 1.0)
+    ann = {0: 86.0, 1: 87.0, 2: 86.5}
+    expected = family(ann, {"nokd": {0: 83.0, 1: 83.5, 2: 82.0}, "kd": {0: 84.0, 1: 84.5, 2: 85.5}})["kd"]
+    assert kd == expected and kd.diffs == (2.0, 2.5, 1.0) and kd.family_size == 2
     frame = table(pairs)
     line = frame[frame["baseline"] == "kd"].iloc[0]
     assert line["mean"] == pytest.approx(11 / 6) and line["per_seed"] == "+2.00 +2.50 +1.00"
-    assert line["p_value"] == pytest.approx(0.25) and line["prob_improvement"] == 1.0
-    assert line["judgement"].startswith("not distinguishable at 3 seeds")
+    # t = (11/6) / (0.7638 / sqrt 3) = 4.157, df 2: p = 0.0533; by hand, scipy's ttest_rel agrees
+    assert line["p_t"] == pytest.approx(0.0533, abs=1e-3) and line["prob_improvement"] == 1.0
+    assert line["p_sign_flip"] == pytest.approx(0.25) and line["p_sign_flip_floor"] == 0.25
+    assert line["interval"] == "95 % t interval, n = 3"
+    assert line["verdict"].startswith("not distinguishable at 3 seeds")
     assert line["flags"] == "unequal budget: Annealing-KD 20 epochs, KD 10"
+    assert (line["epochs_annealing"], line["epochs_baseline"]) == (20.0, 10.0)
 
 
 def test_flags_equal_budget_and_test_selection():
@@ -66,8 +71,10 @@ def test_flags_equal_budget_and_test_selection():
 def test_markdown_and_latex_carry_the_lines():
     frame = table(comparisons(_runs()))
     md = to_markdown(frame, "diffs")
-    assert "| fm / cpu / fm | KD | +1.83 (" in md and "unequal budget" in md
+    assert "| fm / cpu | KD | +1.83 [" in md and "unequal budget" in md and "20 vs 10 (unequal)" in md
+    assert "95 % t interval, n = 3 seeds" in md.splitlines()[0] and "Holm" in md.splitlines()[0]
     tex = to_latex(frame, "Paired differences", "tab:diff")
     body = tex[tex.index(r"\midrule") : tex.index(r"\bottomrule")]
-    assert body.count(r"\\") == 2 and r"fm cpu & KD & +1.83 [" in body and r"$\dagger$" in body
+    assert body.count(r"\\") == 2 and r"fm / cpu & KD$^\dagger$ & +1.83 [" in body
+    assert "t interval" in tex[: tex.index(r"\toprule")] and "Holm" in tex[: tex.index(r"\toprule")]
     assert tex.index(r"\toprule") < tex.index(r"\midrule") < tex.index(r"\bottomrule")

@@ -1,8 +1,11 @@
 """Annealing-KD minus each baseline, paired by seed, for every benchmark, variant and dataset.
 
-The numbers come from :func:`akd.stats.paired` (the functions every summary uses). Each line is
-flagged where the comparison is not like for like: Annealing-KD trained for more (or fewer) epochs
-than the baseline, or checkpoints selected on the test set (the official protocol).
+The numbers and the verdict come from :func:`akd.stats.family`, the one source every summary uses:
+a paired t interval and test per comparison, Holm's correction across the comparisons of one
+family (one benchmark, variant and dataset), the exact sign-flip p beside it, and the seeds a
+t test would need for 80 % power. Each line carries both methods' epoch budgets and is flagged
+where the comparison is not like for like: unequal epoch budgets, or checkpoints selected on the
+test set (the official protocol).
 """
 
 from __future__ import annotations
@@ -11,24 +14,34 @@ import math
 
 import pandas as pd
 
-from akd.report.tables import booktabs
+from akd.report import latex
 from akd.results import LABELS
-from akd.stats import Paired, paired
+from akd.stats import Paired, family, fmt_signed, interval_label
 
+REFERENCE = "annealing"
 BASELINES = ("nokd", "kd", "takd")
 GROUP = ["benchmark", "variant", "dataset"]
 
 
+def _epochs(part: pd.DataFrame) -> float:
+    values = part["epochs"].dropna() if "epochs" in part else pd.Series(dtype=float)
+    return float(values.max()) if len(values) else math.nan
+
+
 def _flags(ann: pd.DataFrame, base: pd.DataFrame, name: str) -> str:
     flags = []
-    a, b = ann.get("epochs", pd.Series(dtype=float)), base.get("epochs", pd.Series(dtype=float))
-    if a.isna().all() or b.isna().all():
+    a, b = _epochs(ann), _epochs(base)
+    if math.isnan(a) or math.isnan(b):
         flags.append("epoch budgets not recorded")
-    elif a.max() != b.max():
-        flags.append(f"unequal budget: Annealing-KD {a.max():.0f} epochs, {name} {b.max():.0f}")
+    elif a != b:
+        flags.append(f"unequal budget: Annealing-KD {a:.0f} epochs, {name} {b:.0f}")
     if "selection" in ann and ((ann["selection"] == "test").any() or (base["selection"] == "test").any()):
         flags.append("checkpoints selected on the test set")
     return "; ".join(flags)
+
+
+def _by_seed(part: pd.DataFrame, column: str) -> dict[int, float]:
+    return dict(zip(part["seed"], part[column], strict=True))
 
 
 def comparisons(runs: pd.DataFrame, baselines=BASELINES) -> list[tuple[dict, Paired]]:
@@ -36,23 +49,36 @@ def comparisons(runs: pd.DataFrame, baselines=BASELINES) -> list[tuple[dict, Pai
     out = []
     for key, group in runs.groupby(GROUP, sort=True):
         metric = group["metric"].iloc[0]
-        ann = group[group["run"] == "annealing"]
+        ann = group[group["run"] == REFERENCE]
         if ann.empty:
             continue
-        values = dict(zip(ann["seed"], ann[f"test_{metric}"], strict=True))
+        column = f"test_{metric}"
+        where = "/".join(map(str, key))
+        values = {base: _by_seed(group[group["run"] == base], column) for base in baselines}
+        found = family(
+            _by_seed(ann, column),
+            {base: v for base, v in values.items() if v},
+            metric=f"{column} ({where})",
+            reference_name=REFERENCE,
+        )
         for base in baselines:
-            other = group[group["run"] == base]
-            theirs = dict(zip(other["seed"], other[f"test_{metric}"], strict=True))
-            if not set(values) & set(theirs):
+            if base not in found:
                 continue
+            other = group[group["run"] == base]
             info = dict(zip(GROUP, key, strict=True)) | {"baseline": base, "metric": metric}
+            info |= {"epochs_annealing": _epochs(ann), "epochs_baseline": _epochs(other)}
             info["flags"] = _flags(ann, other, LABELS[base])
-            out.append((info, paired(values, theirs)))
+            out.append((info, found[base]))
     return out
 
 
+def verdict(p: Paired) -> str:
+    """The judgement in words, with the reference method named."""
+    return p.judgement().replace("A is", "Annealing-KD is")
+
+
 def table(pairs: list[tuple[dict, Paired]]) -> pd.DataFrame:
-    """One line per comparison with every number of the paired result and its flags."""
+    """One line per comparison with every number of the paired result, the budgets and the flags."""
     rows = []
     for info, p in pairs:
         rows.append(
@@ -62,65 +88,103 @@ def table(pairs: list[tuple[dict, Paired]]) -> pd.DataFrame:
                 "seeds": " ".join(map(str, p.seeds)),
                 "per_seed": " ".join(f"{d:+.2f}" for d in p.diffs),
                 "mean": p.mean,
+                "interval": p.interval,
                 "ci_low": p.ci_low,
                 "ci_high": p.ci_high,
-                "p_value": p.p_value,
-                "p_min": p.p_min,
+                "p_t": p.p_value,
+                "p_holm": p.p_adjusted,
+                "family_size": p.family_size,
+                "p_sign_flip": p.p_sign_flip,
+                "p_sign_flip_floor": p.p_min,
                 "prob_improvement": p.prob_improvement,
-                "seeds_needed": p.seeds_needed,
-                "judgement": p.judgement().replace("A is", "Annealing-KD is"),
+                "seeds_needed": p.needed.n,
+                "seeds_needed_low": p.needed.low,
+                "seeds_needed_high": p.needed.high,
+                "seeds_needed_status": p.needed.status,
+                "distinguishable": p.distinguishable,
+                "verdict": verdict(p),
             }
         )
     return pd.DataFrame(rows)
 
 
-def _num(x: float) -> str:
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.2f}"
+def caption_note(frame: pd.DataFrame) -> str:
+    """The statistics stated once: interval, n, test, correction, the sign-flip floor, the verdict rule."""
+    ns = sorted(set(int(n) for n in frame["n"])) if len(frame) else [0]
+    n = str(ns[0]) if len(ns) == 1 else f"{ns[0]} to {ns[-1]}"
+    label = interval_label(0).replace("n = 0", f"n = {n} seeds")
+    floor = ""
+    if len(frame) and (frame["p_sign_flip_floor"] >= 0.05).all():
+        lowest = frame["p_sign_flip_floor"].min()
+        floor = f" At {n} seeds the sign-flip p can never fall below 0.05 (its smallest possible value is {lowest:.3g})."
+    return (
+        f"Mean paired difference (test metric, points) with its {label}; p: paired t test, Holm-adjusted "
+        f"across the comparisons of each benchmark, variant and dataset (the interval is unadjusted). "
+        f"A difference is distinguishable when the Holm-adjusted p < 0.05.{floor}"
+    )
+
+
+def _where(r: dict) -> str:
+    return f"{r['benchmark']} / {r['variant']}" + (f" / {r['dataset']}" if r["dataset"] != r["benchmark"] else "")
+
+
+def _budget(r: dict) -> str:
+    a, b = r.get("epochs_annealing", math.nan), r.get("epochs_baseline", math.nan)
+    if pd.isna(a) or pd.isna(b):
+        return "not recorded"
+    return f"{a:.0f} vs {b:.0f}" + (" (unequal)" if a != b else "")
 
 
 def to_markdown(frame: pd.DataFrame, caption: str) -> str:
     lines = [
-        f"**{caption}**",
+        f"**{caption}.** {caption_note(frame)}",
         "",
-        "| benchmark / variant / dataset | vs | mean (95% CI) | per seed | sign-flip p | P(improve) | judgement "
-        "| flags |",
-        "|---|---|---|---|---|---|---|---|",
+        "| benchmark / variant / dataset | vs | difference [t interval] | per seed | p (t) | p (Holm) "
+        "| sign-flip p (floor) | P(improve) | epochs (Annealing-KD vs baseline) | verdict | flags |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in frame.to_dict("records"):
-        where = f"{r['benchmark']} / {r['variant']} / {r['dataset']}"
-        ci = f"{_num(r['mean'])} ({_num(r['ci_low'])}, {_num(r['ci_high'])})"
+        ci = f"{fmt_signed(r['mean'])} [{fmt_signed(r['ci_low'])}, {fmt_signed(r['ci_high'])}]"
+        per_seed = " ".join(fmt_signed(float(d)) for d in r["per_seed"].split())
         lines.append(
-            f"| {where} | {LABELS[r['baseline']]} | {ci} | {r['per_seed']} | {r['p_value']:.3g} | "
-            f"{r['prob_improvement']:.2f} | {r['judgement']} | {r['flags'] or '—'} |"
+            f"| {_where(r)} | {LABELS[r['baseline']]} | {ci} | {per_seed} | {r['p_t']:.3g} | {r['p_holm']:.3g} | "
+            f"{r['p_sign_flip']:.3g} ({r['p_sign_flip_floor']:.3g}) | {r['prob_improvement']:.2f} | {_budget(r)} | "
+            f"{r['verdict']} | {r['flags'] or '—'} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def to_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
-    """Booktabs: where, baseline, mean [interval], p, P(improve), n (flags as footnote marks)."""
-    body = pd.DataFrame(
-        {
-            "Benchmark": [_where(r).replace("_", r"\_") for r in frame.to_dict("records")],
-            "Baseline": [LABELS[b] for b in frame["baseline"]],
-            "Difference [95\\% CI]": [
-                f"{_num(m)} [{_num(lo)}, {_num(hi)}]".replace("—", "--")
-                for m, lo, hi in zip(frame["mean"], frame["ci_low"], frame["ci_high"], strict=True)
-            ],
-            "$p$": [f"{p:.3g}" for p in frame["p_value"]],
-            "P(impr.)": [f"{p:.2f}" for p in frame["prob_improvement"]],
-            "$n$": frame["n"].astype(str),
-            "Flag": [_mark(f) for f in frame["flags"]],
-        }
-    )
-    tex = booktabs(body, caption, label, "llrrrrl")
-    note = "\\par\\footnotesize $\\dagger$: unequal epoch budgets or test-set selection; ?: budgets not recorded.\n"
-    return tex.replace("\\end{table}", note + "\\end{table}")
-
-
-def _where(r: dict) -> str:
-    return f"{r['benchmark']} {r['variant']}" + (f" {r['dataset']}" if r["dataset"] != r["benchmark"] else "")
-
-
 def _mark(flags: str) -> str:
-    mark = "$\\dagger$" if ("unequal" in flags or "test set" in flags) else ""
-    return mark + ("?" if "not recorded" in flags else "")
+    dagger = "\u2020" if ("unequal" in flags or "test set" in flags) else ""
+    return dagger + ("?" if "not recorded" in flags else "")
+
+
+def _short(r: dict) -> str:
+    if r["distinguishable"]:
+        return "better" if r["mean"] > 0 else "worse"
+    return "n.d."
+
+
+def to_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
+    """Booktabs: where, baseline, difference [t interval], p (t, Holm), sign-flip p, verdict; flags as marks."""
+    records = frame.to_dict("records")
+    rows = [
+        [
+            _where(r),
+            LABELS[r["baseline"]] + _mark(r["flags"]),
+            f"{fmt_signed(r['mean'])} [{fmt_signed(r['ci_low'])}, {fmt_signed(r['ci_high'])}]",
+            _budget(r).replace(" (unequal)", ""),
+            f"{r['p_holm']:.2g}",
+            f"{r['p_sign_flip']:.2g}",
+            _short(r),
+        ]
+        for r in records
+    ]
+    groups = [_where(r) for r in records]
+    rules = [i for i in range(1, len(groups)) if groups[i] != groups[i - 1]]
+    notes = [
+        "n.d.: not distinguishable. Epochs: Annealing-KD's total (both phases) vs the baseline's.",
+        "\u2020: unequal epoch budgets or test-set selection; ?: budgets not recorded.",
+    ]
+    header = ["Benchmark / variant", "vs", "Difference [t interval]", "Epochs", "p (Holm)", "Sign-flip p", "Verdict"]
+    return latex.table(header, rows, f"{caption}. {caption_note(frame)}", label, "llrcrrl", notes, rules)

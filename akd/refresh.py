@@ -1,0 +1,78 @@
+"""Rewrite the verdicts of committed summaries from their ``runs.csv``: ``python -m akd.refresh [results]``.
+
+A summary's verdicts are written when its benchmark ends; when the statistics change (another
+interval, Holm's correction), the summaries already committed go stale. This rewrites what follows
+each ``summary.md``'s table, and ``summary.csv``'s ``annealing_minus_*`` columns, from the
+``runs.csv`` beside them with the functions a benchmark uses (:func:`akd.results.compare`), so a
+summary and the differences table never disagree. The header and the table stay as they were.
+Each file is replaced whole; ``nox -s analysis`` runs this before the notebooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from akd.errors import AkdError
+from akd.hashing import atomic_write
+from akd.results import budget_line, compare, verdict_block, with_verdicts
+from akd.task_table import verdict_block as tasks_verdict_block
+
+
+def _after_table(md: str, block: list[str]) -> str:
+    lines = md.rstrip("\n").splitlines()
+    rows = [i for i, line in enumerate(lines) if line.startswith("|")]
+    if not rows:
+        raise AkdError("summary.md has no table to keep")
+    return "\n".join(lines[: rows[-1] + 1] + block) + "\n"
+
+
+def refresh_folder(folder: Path) -> list[Path]:
+    """Rewrite ``folder``'s summary.md verdicts (and summary.csv's columns); returns the files rewritten."""
+    md, runs = folder / "summary.md", folder / "runs.csv"
+    if not (md.exists() and runs.exists()):
+        return []
+    rows = pd.read_csv(runs).to_dict("records")
+    summary = folder / "summary.json"
+    if not summary.exists():  # the table across a several-task benchmark's tasks
+        tasks = list(dict.fromkeys(r["task"] for r in rows))
+        atomic_write(md, _after_table(md.read_text(), tasks_verdict_block(rows, tasks)))
+        return [md]
+    record = json.loads(summary.read_text())
+    metric, config = record.get("metrics", {}).get("reported", "acc"), record.get("config", {})
+    annealing = config.get("annealing", {})
+    phases = annealing.get("phase1_epochs", 0) + annealing.get("phase2_epochs", 0)
+    budget = budget_line(phases, config["student_epochs"])
+    atomic_write(md, _after_table(md.read_text(), verdict_block(rows, metric, budget)))
+    table = with_verdicts(pd.read_csv(folder / "summary.csv"), compare(rows, metric))
+    atomic_write(folder / "summary.csv", table.to_csv(index=False, float_format="%.4f"))
+    return [md, folder / "summary.csv"]
+
+
+def refresh(root: Path) -> list[Path]:
+    """Every summary under ``root`` (``<benchmark>/<variant>[/<task>]``)."""
+    done = []
+    for md in sorted(root.glob("*/*/summary.md")) + sorted(root.glob("*/*/*/summary.md")):
+        done += refresh_folder(md.parent)
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m akd.refresh", description=__doc__.splitlines()[0])
+    parser.add_argument("root", nargs="?", default="results", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        done = refresh(args.root)
+    except (AkdError, OSError, KeyError, ValueError) as exc:
+        print(f"akd.refresh: {exc}")
+        return 2
+    print(f"refreshed the verdicts of {sum(p.name == 'summary.md' for p in done)} summaries under {args.root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

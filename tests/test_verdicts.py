@@ -1,0 +1,98 @@
+"""One source of verdicts: every committed summary agrees with the committed differences table,
+and both agree with what the statistics compute from the committed runs today (nothing stale)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from akd import records
+from akd.refresh import refresh
+from akd.report import differences
+from akd.results import LABELS
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+LINE = re.compile(
+    r"^- (?:(?P<task>[\w.-]+): )?Annealing-KD minus (?P<label>[^:]+): (?P<mean>\S+) .*\): (?P<verdict>.+)\.$"
+)
+NAMES = {label: run for run, label in LABELS.items()}
+
+
+def _summary_verdicts() -> dict[tuple, tuple[str, str]]:
+    """(benchmark, variant, dataset, baseline) -> (mean as printed, verdict) from every summary.md."""
+    found = {}
+    for md in sorted(RESULTS.glob("*/*/summary.md")) + sorted(RESULTS.glob("*/*/*/summary.md")):
+        parts = md.parent.relative_to(RESULTS).parts
+        for line in md.read_text().splitlines():
+            m = LINE.match(line)
+            if not m:
+                continue
+            dataset = m["task"] or (parts[2] if len(parts) == 3 else parts[0])
+            key = (parts[0], parts[1], dataset, NAMES[m["label"]])
+            value = (m["mean"], m["verdict"])
+            assert found.setdefault(key, value) == value, f"{md}: {key} disagrees with another summary"
+    return found
+
+
+def _differences() -> pd.DataFrame:
+    return pd.read_csv(RESULTS / "paper" / "differences.csv")
+
+
+def test_every_summary_verdict_agrees_with_the_differences_table():
+    summaries = _summary_verdicts()
+    diff = _differences()
+    assert summaries, "no verdict line found in any committed summary.md"
+    table = {
+        (r["benchmark"], r["variant"], r["dataset"], r["baseline"]): r["verdict"].replace("Annealing-KD is", "A is")
+        for r in diff.to_dict("records")
+    }
+    for key, (_, verdict) in summaries.items():
+        assert key in table, f"{key} has a verdict in its summary.md but no line in differences.csv"
+        assert verdict.replace("Annealing-KD is", "A is") == table[key], f"{key}: summary and differences disagree"
+    single = {k for k in table if (RESULTS / k[0] / k[1] / "summary.json").exists() or k[2] != k[0]}
+    assert single <= set(summaries), f"differences without a summary verdict: {single - set(summaries)}"
+
+
+def test_every_summary_csv_verdict_agrees_with_the_differences_table():
+    diff = _differences()
+    for csv in sorted(RESULTS.glob("**/summary.csv")):
+        table = pd.read_csv(csv)
+        if "annealing_minus_verdict" not in table:
+            assert not (csv.parent / "summary.json").exists(), f"{csv}: no verdict columns; run python -m akd.refresh"
+            continue
+        parts = csv.parent.relative_to(RESULTS).parts
+        dataset = parts[2] if len(parts) == 3 else parts[0]
+        for r in table.dropna(subset=["annealing_minus_verdict"]).to_dict("records"):
+            line = diff[
+                (diff["benchmark"] == parts[0])
+                & (diff["variant"] == parts[1])
+                & (diff["dataset"] == dataset)
+                & (diff["baseline"] == r["run"])
+            ]
+            assert len(line) == 1, f"{csv}: {r['run']} has no line in differences.csv"
+            assert r["annealing_minus_verdict"] == line["verdict"].iloc[0]
+            assert r["annealing_minus_mean"] == pytest.approx(line["mean"].iloc[0], abs=1e-3)
+
+
+def test_the_committed_differences_are_what_the_committed_runs_give_today():
+    fresh = differences.table(differences.comparisons(records.runs_from_results(RESULTS)))
+    committed = _differences()
+    assert len(fresh) == len(committed)
+    for column in ("verdict", "flags", "per_seed", "interval"):
+        assert list(fresh[column].fillna("")) == list(committed[column].fillna("")), column
+    for column in ("mean", "ci_low", "ci_high", "p_t", "p_holm", "p_sign_flip"):
+        assert list(fresh[column]) == pytest.approx(list(committed[column]), abs=1e-3), column
+
+
+def test_refreshing_the_committed_summaries_changes_nothing(tmp_path):
+    import shutil
+
+    copy = tmp_path / "results"
+    shutil.copytree(RESULTS, copy, ignore=shutil.ignore_patterns("figures", "paper", "perf", "sweep-*"))
+    refresh(copy)
+    for md in sorted(copy.glob("**/summary.*")):
+        original = RESULTS / md.relative_to(copy)
+        assert md.read_text() == original.read_text(), f"{original} is stale: run python -m akd.refresh"
