@@ -11,6 +11,11 @@ the same columns whether they come from
 - the committed ``results/<benchmark>/<variant>[/<task>]/runs.csv`` and ``curves.csv``, so the
   analysis regenerates everything in CI without MLflow or training.
 
+What cannot be read as that is refused with one line (:class:`akd.errors.AkdError`, see
+:mod:`akd.records_checks`): a file with a missing key column, a seed or metric that is not a
+number, no rows, a reported metric that is not finite, or a repeated run x seed; a store with no
+FINISHED benchmark run, or a local store that is not there (never created).
+
 Columns: ``benchmark``, ``variant``, ``dataset``, ``run`` (``teacher``, ``ta`` or the method),
 ``seed``, ``metric`` (the task's reported metric: ``test_<metric>`` is its number), ``git_commit``,
 ``source``, ``epochs`` (the run's epochs over all its stages: Annealing-KD's two phases) and
@@ -21,13 +26,14 @@ then the run's metrics as in ``runs.csv`` (``test_<m>``,
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 from mlflow.tracking import MlflowClient
+
+from akd.records_checks import check_store_exists, no_finished_runs, read_curves, read_runs, read_summary
 
 KEYS = ["benchmark", "variant", "dataset", "run", "seed"]
 STUDENT_KINDS = {"teacher": "teacher", "shared": "ta", "method": None}  # None: the method tag names it
@@ -63,7 +69,7 @@ def _folders(root: Path) -> Iterable[tuple[Path, dict]]:
         folder = csv.parent
         parts = folder.relative_to(root).parts
         summary = folder / "summary.json"
-        info = json.loads(summary.read_text()) if summary.exists() else {}
+        info = read_summary(summary)
         if len(parts) == 2 and not summary.exists() and any(folder.glob("*/summary.json")):
             continue  # the table across a several-task benchmark's tasks: its task folders hold the runs
         dataset = info.get("data", {}).get("dataset") or (parts[2] if len(parts) == 3 else parts[0])
@@ -84,7 +90,8 @@ def runs_from_results(root: str | Path = "results", benchmarks=None, variants=No
     """One row per run x seed from every committed ``runs.csv`` under ``root``."""
     frames = []
     for folder, meta in _folders(Path(root)):
-        df = pd.read_csv(folder / "runs.csv").drop(columns=["task", "metric"], errors="ignore").assign(**meta)
+        df = read_runs(folder / "runs.csv", meta["metric"]).drop(columns=["task", "metric"], errors="ignore")
+        df = df.assign(**meta)
         config = _config(folder)
         budgets = [_budget(run, lambda key, c=config: _dotted(c, key)) for run in df["run"]]
         df["epochs"], df["selection"] = [b[0] for b in budgets], [b[1] for b in budgets]
@@ -93,8 +100,7 @@ def runs_from_results(root: str | Path = "results", benchmarks=None, variants=No
 
 
 def _config(folder: Path) -> dict:
-    summary = folder / "summary.json"
-    return json.loads(summary.read_text()).get("config", {}) if summary.exists() else {}
+    return read_summary(folder / "summary.json").get("config", {})
 
 
 def _dotted(config: dict, key: str):  # noqa: ANN202
@@ -107,7 +113,7 @@ def _dotted(config: dict, key: str):  # noqa: ANN202
 def curves_from_results(root: str | Path = "results", benchmarks=None, variants=None, methods=None) -> pd.DataFrame:
     """One row per run x seed x epoch from every committed ``curves.csv`` (empty where none was written)."""
     frames = [
-        pd.read_csv(f / "curves.csv").assign(**meta) for f, meta in _folders(Path(root)) if (f / "curves.csv").exists()
+        read_curves(f / "curves.csv").assign(**meta) for f, meta in _folders(Path(root)) if (f / "curves.csv").exists()
     ]
     return _select(_tidy(frames), benchmarks, variants, methods)
 
@@ -127,19 +133,13 @@ def _is_result(name: str) -> bool:
 
 
 def _finished(uri: str, benchmarks, variants, methods, code_version) -> tuple[MlflowClient, list]:
+    """The store's FINISHED benchmark runs, selected; refused where it holds none (or is not there)."""
+    check_store_exists(uri)  # before MlflowClient, which would create a missing sqlite file
     client = MlflowClient(tracking_uri=uri)
     experiments = [e.experiment_id for e in client.search_experiments() if e.name.startswith("akd")]
-    out = []
-    for start in range(0, len(experiments), 100):
-        token = None
-        while True:
-            page = client.search_runs(
-                experiments[start : start + 100], "attributes.status = 'FINISHED'", max_results=5000, page_token=token
-            )
-            out += [r for r in page if r.data.tags.get("kind") in STUDENT_KINDS]
-            token = page.token
-            if not token:
-                break
+    out = _search(client, experiments, "attributes.status = 'FINISHED'")
+    if not out:
+        raise no_finished_runs(uri, [r.info.status for r in _search(client, experiments, "")])
     runs = []
     for r in out:
         tags = r.data.tags
@@ -154,6 +154,20 @@ def _finished(uri: str, benchmarks, variants, methods, code_version) -> tuple[Ml
         and (variants is None or r.data.tags.get("variant") in variants)
         and (methods is None or run in methods)
     ]
+
+
+def _search(client: MlflowClient, experiments: list[str], query: str) -> list:
+    """Every benchmark run (teacher, TA, method) of ``experiments`` that ``query`` selects."""
+    out = []
+    for start in range(0, len(experiments), 100):
+        token = None
+        while True:
+            page = client.search_runs(experiments[start : start + 100], query, max_results=5000, page_token=token)
+            out += [r for r in page if r.data.tags.get("kind") in STUDENT_KINDS]
+            token = page.token
+            if not token:
+                break
+    return out
 
 
 def _row(r, run: str) -> dict:  # noqa: ANN001

@@ -1,4 +1,4 @@
-"""The analysis notebooks execute headless on the committed results and write every table and figure."""
+"""The analysis notebooks execute headless on the committed results and write every table and figure, all at once."""
 
 from __future__ import annotations
 
@@ -53,3 +53,59 @@ def test_notebooks_write_every_table_and_figure_and_log_them(tmp_path):
     assert set(runs) == {"paper_tables", "paper_figures"}
     logged = {a.path for a in client.list_artifacts(runs["paper_tables"].info.run_id, "paper")}
     assert "paper/differences.tex" in logged
+
+
+TINY = """# %% tags=["parameters"]
+out_dir = "results"
+
+# %%
+from pathlib import Path
+
+for name, text in {WRITES}.items():
+    (Path(out_dir) / name).parent.mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / name).write_text(text)
+{FAIL}
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    """Two tiny notebooks (the second fails) and an out_dir holding an earlier analysis's outputs."""
+    folder = tmp_path / "analysis"
+    folder.mkdir()
+    writes = {"paper/t.md": "new table", "paper/t.tex": "new"}
+    (folder / "ok.py").write_text(TINY.format(WRITES=writes, FAIL=""))
+    writes = {"figures/f.pdf": "half a figure", "extra/x.txt": "new"}
+    (folder / "bad.py").write_text(TINY.format(WRITES=writes, FAIL='raise RuntimeError("the second notebook broke")'))
+    monkeypatch.setattr(notebooks, "NOTEBOOKS", ("ok", "bad"))
+    monkeypatch.setattr(notebooks, "NOTEBOOK_DIR", folder)
+    monkeypatch.setattr(notebooks, "WORK_DIR", tmp_path / "executed")
+    out = tmp_path / "out"
+    for name, text in {"paper/t.md": "old table", "paper/stale.md": "old", "figures/f.pdf": "old figure"}.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+    (out / "fashion_mnist").mkdir()
+    (out / "fashion_mnist" / "runs.csv").write_text("run,seed\n")
+    return out
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_failing_notebook_leaves_out_dir_untouched(tiny, capsys):
+    before = _tree(tiny)
+    assert notebooks.main(["-p", "out_dir", str(tiny)]) == 1
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1].startswith("analysis failed") and "the second notebook broke" in printed[-1]
+    assert _tree(tiny) == before  # byte for byte: nothing half-written
+    assert sorted(p.name for p in tiny.iterdir()) == ["fashion_mnist", "figures", "paper"]  # no temporary folder
+
+
+def test_outputs_replace_only_the_folders_written(tiny):
+    figures = _tree(tiny / "figures")
+    executed = notebooks.publish(["ok"], {"out_dir": str(tiny)}, log=lambda *_: None)
+    assert [p.name for p in executed] == ["ok.executed.ipynb"]
+    assert _tree(tiny / "paper") == {"t.md": b"new table", "t.tex": b"new"}  # the whole folder: stale.md gone
+    assert _tree(tiny / "figures") == figures  # not written by this notebook: as it was
+    assert sorted(p.name for p in tiny.iterdir()) == ["fashion_mnist", "figures", "paper"]

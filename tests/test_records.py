@@ -99,14 +99,14 @@ def test_runs_from_results_folders(tmp_path):
     summary["metrics"] = {"reported": "f1", "selection": "f1"}
     summary["config"] = {"student_epochs": 4, "data": {"selection": "test"}}
     curves = [{"run": "kd", "seed": 0, "step": s, "val_acc": 50.0 + s} for s in range(3)]
-    _write(root / "gm" / "cpu" / "movies-sst2", [{"run": "nokd", "seed": 0, "test_acc": 70.0}], summary, curves)
+    _write(root / "gm" / "cpu" / "movies-sst2", [{"run": "nokd", "seed": 0, "test_f1": 70.0}], summary, curves)
     # the table across tasks repeats the task folders' rows: not counted twice
-    _write(root / "gm" / "cpu", [{"run": "nokd", "seed": 0, "test_acc": 70.0, "task": "movies-sst2", "metric": "acc"}])
+    _write(root / "gm" / "cpu", [{"run": "nokd", "seed": 0, "test_f1": 70.0, "task": "movies-sst2", "metric": "f1"}])
     (root / "fm" / "cpu" / "sweep-tau_max").mkdir()
     df = runs_from_results(root)
     assert len(df) == 3
     gm = df[df["benchmark"] == "gm"].iloc[0]
-    assert (gm["dataset"], gm["git_commit"], gm["test_acc"], gm["metric"]) == ("movies-sst2", "c0", 70.0, "f1")
+    assert (gm["dataset"], gm["git_commit"], gm["test_f1"], gm["metric"]) == ("movies-sst2", "c0", 70.0, "f1")
     assert (gm["epochs"], gm["selection"]) == (4, "test")
     fm = df[df["benchmark"] == "fm"]
     assert set(fm["dataset"]) == {"fm"} and list(fm["seed"]) == [0, 1]  # no summary.json: named by its folder
