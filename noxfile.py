@@ -132,7 +132,9 @@ def sweep_glue(session: nox.Session) -> None:
 @nox.session
 def analysis(session: nox.Session) -> None:
     """Paper-ready tables and figures from the committed results (analysis/*.py notebooks, run by papermill):
-    results/paper/ and results/figures/. -- -p source http://HOST:5000 reads a tracking server instead."""
+    results/paper/ and results/figures/. -- -p source http://HOST:5000 reads a tracking server instead.
+    First the committed summaries' verdicts are recomputed from their runs.csv (``python -m akd.refresh``)."""
+    session.run(str(_bin(session) / "python"), "-m", "akd.refresh", "results", external=True)
     session.run(
         str(_bin(session) / "python"),
         "-m",

@@ -13,10 +13,14 @@
 # %% [markdown]
 # # The paper's tables, reproduced
 #
-# Every table of Annealing-KD (Jafari et al., EACL 2021) that the suite can reproduce, each cell
-# the paper's number beside ours (mean ± 95 % t interval over seeds, n seeds); a cell with no
-# runs says **not run**. Then Annealing-KD minus each baseline, paired by seed, with a bootstrap
-# interval and an exact sign-flip test; and each student's fidelity to its teacher.
+# Every table of Annealing-KD (Jafari et al., EACL 2021) that the suite can reproduce: tasks as
+# rows (the paper's row and ours), methods as columns; ours is the mean with the half-width of its
+# 95 % Student t interval over seeds (`akd.stats.mean_interval`), n stated once in the caption; a
+# row or column with no number is left out and named in the note below the table. Each caption
+# gives every method's epoch budget, and a student trained for more (or fewer) epochs than the
+# other students of its task is marked †. Then Annealing-KD minus each baseline, paired by seed;
+# and each student's fidelity to its teacher. The LaTeX needs only `\usepackage{booktabs}`
+# (`akd/report/latex.py`); tests/test_latex.py compiles every table with `pdflatex`.
 #
 # Run headless with `nox -s analysis` (parameters below); `source` is `results` (the committed
 # `runs.csv` files) or an MLflow tracking URI (the local sqlite store, or a server).
@@ -53,8 +57,8 @@ display(runs.groupby(["benchmark", "variant", "dataset"]).size().rename("runs x 
 
 
 # %%
-def write(name: str, long: pd.DataFrame, caption: str, markdown: str, latex: str) -> None:
-    """One table as CSV (every number), Markdown and LaTeX, each written whole."""
+def write(name: str, long: pd.DataFrame, markdown: str, latex: str) -> None:
+    """One table as CSV (every number, n and epochs per cell), Markdown and LaTeX, each written whole."""
     for ext, text in (("csv", long.to_csv(index=False, float_format="%.4f")), ("md", markdown), ("tex", latex)):
         path = paper_dir / f"{name}.{ext}"
         atomic_write(path, text)
@@ -62,9 +66,10 @@ def write(name: str, long: pd.DataFrame, caption: str, markdown: str, latex: str
     display(Markdown(markdown))
 
 
-def paper_table(name: str, caption: str, columns: list[tables.Column], score: bool = False) -> None:
-    long = tables.build(runs, columns, score=score)
-    write(name, long, caption, tables.to_markdown(long, caption), tables.to_latex(long, caption, f"tab:{name}"))
+def paper_table(name: str, what: str, tasks: list[tables.Task], score: bool = False) -> None:
+    """``what`` the numbers are; the caption adds the interval, n and the epoch budgets from the runs."""
+    long = tables.build(runs, tasks, score=score)
+    write(name, long, tables.to_markdown(long, what), tables.to_latex(long, what, f"tab:{name}"))
 
 
 # %% [markdown]
@@ -73,18 +78,20 @@ def paper_table(name: str, caption: str, columns: list[tables.Column], score: bo
 # %%
 paper_table(
     "cifar",
-    f"CIFAR test accuracy (%), paper vs. reproduced ({cifar_variant} profile)",
+    f"CIFAR test accuracy (%): the paper's number and ours ({cifar_variant} profile); "
+    "resnet110 teacher, resnet20 TA, resnet8 students",
     [
-        tables.Column(name.upper().replace("CIFAR", "CIFAR-"), name, cifar_variant, name, PAPER_NUMBERS[name])
+        tables.Task(name.upper().replace("CIFAR", "CIFAR-"), name, cifar_variant, name, PAPER_NUMBERS[name])
         for name in ("cifar10", "cifar100")
     ],
 )
 
 # %% [markdown]
-# ## GLUE dev (paper Tables 2 and 3), with the paper's GLUE-server averages beside
+# ## GLUE dev (paper Tables 2 and 3), with the paper's GLUE-server averages apart
 #
-# The server column is the paper's test-server average; the suite writes the server's
-# submission files (`--glue-submission`) but cannot score them here, so that cell is never filled.
+# Tasks as rows, so eight tasks fit a page. The server row is the paper's test-server average,
+# below a rule and outside the score: the suite writes the server's submission files
+# (`--glue-submission`) but cannot score them here, so there is never an "Ours" row for it.
 
 # %%
 LABEL = {
@@ -98,44 +105,39 @@ LABEL = {
     "mnli": "MNLI-m",
 }
 for table, variant in glue_variants.items():
-    columns = [
-        tables.Column(LABEL[t], "glue", variant, f"glue-{t}", GLUE_PAPER[table][f"glue-{t}"]) for t in GLUE_TASKS
-    ]
-    long = tables.build(runs, columns, score=True)
-    server = tables.build(runs, [tables.Column("Server", "glue", variant, "glue-server", GLUE_SERVER[table])])
-    long = pd.concat([long, server], ignore_index=True)
-    caption = (
-        f"GLUE dev ({table} student, {variant} profile): task metric x100, paper vs. reproduced; Server: test server"
+    tasks = [tables.Task(LABEL[t], "glue", variant, f"glue-{t}", GLUE_PAPER[table][f"glue-{t}"]) for t in GLUE_TASKS]
+    server = tables.Task("GLUE server (test)", "glue", variant, "glue-server", GLUE_SERVER[table], apart=True)
+    long = tables.build(runs, [*tasks, server], score=True)
+    what = (
+        f"GLUE dev ({table} student, {variant} profile): task metric x100 (Matthews for CoLA, Pearson for STS-B, "
+        "accuracy otherwise), the paper's number and ours. GLUE server (test): the paper's test-server average; "
+        "the suite writes the submission files but cannot score them, so it has no row of ours"
     )
-    write(
-        f"glue_{table}",
-        long,
-        caption,
-        tables.to_markdown(long, caption),
-        tables.to_latex(long, caption, f"tab:glue_{table}"),
-    )
+    write(f"glue_{table}", long, tables.to_markdown(long, what), tables.to_latex(long, what, f"tab:glue_{table}"))
 
 # %% [markdown]
 # ## The offline benchmarks (real data that install here)
 #
-# Fashion-MNIST (resnet32 -> resnet14 -> resnet8; one column per variant: the `cpu` profile,
-# equal 10-epoch budgets, equal 20-epoch budgets) and glue_mini (movie-review sentences, MiniLM
-# 6/4/2 layers). The paper has no numbers for them.
+# Fashion-MNIST (resnet32 -> resnet14 -> resnet8; one row per variant: the `cpu` profile, where
+# Annealing-KD's two phases give it twice the baselines' epochs, equal 20-epoch budgets, equal
+# 10-epoch budgets) and glue_mini (movie-review sentences, MiniLM 6/4/2 layers). The paper has no
+# numbers for them.
 
 # %%
 fm = sorted(set(runs[runs["benchmark"] == "fashion_mnist"]["variant"]))
 paper_table(
     "fashion_mnist",
-    "Fashion-MNIST test accuracy (%) per variant",
-    [tables.Column(v, "fashion_mnist", v, "fashion_mnist") for v in fm],
+    "Fashion-MNIST test accuracy (%) per variant (resnet32 teacher, resnet14 TA, resnet8 students)",
+    [tables.Task(f"Fashion-MNIST {v}", "fashion_mnist", v, "fashion_mnist") for v in fm],
 )
 mini = runs[runs["benchmark"] == "glue_mini"]
 for variant in sorted(set(mini["variant"])):
     tasks = sorted(set(mini[mini["variant"] == variant]["dataset"]))
     paper_table(
         f"glue_mini_{variant}",
-        f"glue_mini ({variant}): test metric x100 per task (accuracy; Pearson for movies-score)",
-        [tables.Column(t, "glue_mini", variant, t) for t in tasks],
+        f"glue_mini ({variant} profile): test metric x100 per task (accuracy; Pearson for movies-score); "
+        "MiniLM 6-layer teacher, 4-layer TA, 2-layer students",
+        [tables.Task(t, "glue_mini", variant, t) for t in tasks],
         score=True,
     )
 
@@ -143,37 +145,29 @@ for variant in sorted(set(mini["variant"])):
 # ## Annealing-KD minus each baseline, paired by seed
 #
 # Same seed, same initial weights and batches: the per-seed difference is the honest comparison.
-# "Not distinguishable at n seeds" where the interval covers 0 or the sign-flip test cannot reach
-# p < 0.05 (it never can below 6 seeds); flags mark unequal epoch budgets and test-set selection.
+# The verdicts come from `akd.stats` (the paired t interval and test, Holm's correction across the
+# comparisons of one family, the sign-flip p beside); flags mark unequal epoch budgets and
+# test-set selection.
 
 # %%
 pairs = differences.comparisons(runs)
 diff = differences.table(pairs)
 caption = "Annealing-KD minus each baseline (test metric), paired by seed"
 write(
-    "differences",
-    diff,
-    caption,
-    differences.to_markdown(diff, caption),
-    differences.to_latex(diff, caption, "tab:differences"),
+    "differences", diff, differences.to_markdown(diff, caption), differences.to_latex(diff, caption, "tab:differences")
 )
 
 # %% [markdown]
 # ## Fidelity beside accuracy (Stanton et al., NeurIPS 2021)
 #
 # Top-1 agreement with the teacher and KL(teacher ‖ student) on the test split, for runs that
-# recorded them (runs made before the suite measured fidelity say **not recorded**).
+# recorded them (runs made before the suite measured fidelity read —). Every row names its task
+# and setting, and gives the student's epochs.
 
 # %%
 fid = tables.fidelity(runs)
-caption = "Student fidelity to the teacher on the test split"
-write(
-    "fidelity",
-    fid,
-    caption,
-    tables.fidelity_markdown(fid, caption),
-    tables.fidelity_latex(fid, caption, "tab:fidelity"),
-)
+what = "Student fidelity to the teacher on the test split"
+write("fidelity", fid, tables.fidelity_markdown(fid, what), tables.fidelity_latex(fid, what, "tab:fidelity"))
 
 # %%
 if tracking_uri != "none":

@@ -157,11 +157,16 @@ def test_family_applies_holm_and_the_verdict_follows_it():
     assert fam["a"].distinguishable and fam["a"].judgement() == "A is better"
     assert not fam["b"].distinguishable
     assert fam["c"].distinguishable == (holm(raw)[2] < 0.05)
-    # a comparison whose interval excludes 0 but whose Holm-adjusted p does not: the words say why
-    near = {s: ref[s] - 0.1 + 0.09 * (-1) ** s for s in range(6)}
-    close = family(ref, {"a": others["a"], "near": near, "b": others["b"]})["near"]
-    if close.excludes_zero and not close.distinguishable:
-        assert "after Holm's correction over 3 comparisons" in close.judgement()
+    # each interval excludes 0 (d = 1.5, 2, 2.5: t = 6.93, df 2, p = 0.0202), but Holm over three such
+    # comparisons gives 0.0606 each: none is distinguishable, and the words say why
+    ref3 = {0: 10.0, 1: 10.0, 2: 10.0}
+    three = family(ref3, {k: {0: 8.5, 1: 8.0, 2: 7.5} for k in ("x", "y", "z")})
+    for p in three.values():
+        assert p.p_value == pytest.approx(0.0202, abs=1e-4) and p.excludes_zero
+        assert p.p_adjusted == pytest.approx(3 * p.p_value) and not p.distinguishable
+        assert "not distinguishable at 3 seeds after Holm's correction over 3 comparisons" in p.judgement()
+    alone = family(ref3, {"x": {0: 8.5, 1: 8.0, 2: 7.5}})["x"]
+    assert alone.distinguishable and alone.family_size == 1
 
 
 def _simulated_power(n: int, effect: float, sd: float, reps: int = 20000) -> float:

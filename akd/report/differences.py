@@ -116,7 +116,7 @@ def caption_note(frame: pd.DataFrame) -> str:
     floor = ""
     if len(frame) and (frame["p_sign_flip_floor"] >= 0.05).all():
         lowest = frame["p_sign_flip_floor"].min()
-        floor = f" At {n} seeds the sign-flip p can never fall below 0.05 (its smallest possible value is {lowest:.3g})."
+        floor = f" At {n} seeds the sign-flip p can never fall below 0.05 (its smallest possible value: {lowest:.3g})."
     return (
         f"Mean paired difference (test metric, points) with its {label}; p: paired t test, Holm-adjusted "
         f"across the comparisons of each benchmark, variant and dataset (the interval is unadjusted). "

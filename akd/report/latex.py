@@ -143,12 +143,19 @@ def table(
     for i, row in enumerate(rows):
         if i in rules and i:
             lines.append("\\midrule")
-        lines.append(" & ".join(escape(c) for c in row) + " \\\\")
+        lines.append(" & ".join(_cell(c) for c in row) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     if notes:
         lines.append("\\par\\smallskip{\\footnotesize\\raggedright " + escape(" ".join(notes)) + "\\par}")
     lines.append(f"\\end{{{env}}}")
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """A cell; a closing mark (†, ‡) takes no width, so marked numbers stay aligned with the others."""
+    if text[-1:] in ("†", "‡"):
+        return escape(text[:-1]) + r"\rlap{" + escape(text[-1]) + "}"
+    return escape(text)
 
 
 # ----------------------------------------------------------------------------------------- compile
