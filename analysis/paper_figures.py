@@ -13,19 +13,24 @@
 # %% [markdown]
 # # The figures
 #
-# Paper-ready PDF (TrueType fonts embedded) and PNG, one- or two-column size, one style: the
-# annealing schedule; validation curves of the four methods; a forest plot of the paired
-# differences for every benchmark; from the sweeps, tau_max sensitivity, the phase-length contour
-# and each ablation's grid (the teacher-student gap among them when it was run); and fidelity
-# to the teacher beside accuracy. Written to `<out_dir>/figures/`.
+# Each figure is written as PDF (TrueType fonts embedded, no creation date: the same bytes every
+# time) and PNG, at exactly one column or the whole text width of the venue chosen below (ICML 2024
+# by default: 3.25 / 6.75 in; also `neurips`, `acl`), in its serif face (Times-like STIXGeneral
+# with Computer Modern math) or sans serif, with its caption beside it as `<name>.caption.txt`
+# (printed under each figure here). Intervals are 95 % Student t intervals over seeds; budgets
+# are written inside every figure that compares methods trained for different numbers of epochs.
+# Written to `<out_dir>/figures/`, with a README listing every figure and its caption.
 
 # %% tags=["parameters"]
 # source: "results" (the committed files) or an MLflow tracking URI; sweeps are read from results_dir
 # tracking_uri: where this analysis is logged as a run of its own; empty: the local default; none: nowhere
+# venue: icml, neurips or acl (the widths and fonts of its style file); serif: the venue's Times-like face
 source = "results"
 results_dir = "results"
 out_dir = "results"
 tracking_uri = ""
+venue = "icml"
+serif = True
 
 # %%
 from pathlib import Path
@@ -34,98 +39,131 @@ import pandas as pd
 from IPython.display import Image, display
 
 from akd import records
-from akd.report import differences, figures
-from akd.report.style import save
-from akd.results import LABELS
+from akd.report import differences, figures, figures_results, figures_sweep
+from akd.report.style import Style, caption, save
 
 if source == "results":
     runs, curves = records.runs_from_results(results_dir), records.curves_from_results(results_dir)
 else:
     runs, curves = records.runs_from_mlflow(source), records.curves_from_mlflow(source)
+style = Style(venue, serif=bool(serif) and str(serif).lower() not in ("false", "0", "no"))
 fig_dir = Path(out_dir) / "figures"
 written: list[Path] = []
+listing: list[tuple[str, str, str]] = []
 
 
 def show(fig, name: str) -> None:  # noqa: ANN001
+    text, width = caption(fig), fig.get_figwidth()
     paths = save(fig, fig_dir, name)
     written.extend(paths)
+    listing.append((name, f"{width:.2f} in", text))
     display(Image(filename=str(paths[0])))
+    print(f"{name} ({width:.2f} in, {style.name}): {text}")
 
 
-# %% [markdown]
-# ## The annealing schedule
-#
-# Phase 1 regresses the student's logits onto the teacher's scaled by Phi(T) = 1 - (T - 1)/tau_max,
-# T falling from tau_max to 1 in equal steps; phase 2 trains on the labels alone. The paper's CIFAR
-# setting (tau_max 10, 200 + 200 epochs) and the Fashion-MNIST `cpu` profile (tau_max 5, 10 + 10).
+def where(benchmark: str, dataset: str) -> str:
+    return benchmark + (f"_{dataset}" if dataset != benchmark else "")
 
-# %%
-show(figures.schedule(10, 200, 200), "schedule_paper_cifar")
-show(figures.schedule(5, 10, 10), "schedule_fashion_mnist_cpu")
+
+students = runs[runs["run"].isin(figures.METHODS)]
+print(f"venue {style.name}: one column {style.width('one'):.3f} in, two columns {style.width('two'):.3f} in")
 
 # %% [markdown]
-# ## Validation curves (mean over seeds, min-max band; Annealing-KD's phase 2 marked)
+# ## The main result: each method per seed, its mean and t interval, budget-matched variants first
 
 # %%
-for (benchmark, variant, dataset), part in curves.groupby(["benchmark", "variant", "dataset"]):
-    metric = runs[(runs["benchmark"] == benchmark) & (runs["dataset"] == dataset)]["metric"].iloc[0]
-    name = f"curves_{benchmark}_{variant}" + (f"_{dataset}" if dataset != benchmark else "")
-    show(
-        figures.curves(part, metric, f"{benchmark} / {variant}" + (f" / {dataset}" if dataset != benchmark else "")),
-        name,
-    )
-if curves.empty:
-    print("no per-epoch curves recorded (curves.csv) in the source")
+for (benchmark, dataset), _ in students.groupby(["benchmark", "dataset"]):
+    show(figures_results.main_result(runs, benchmark, dataset, style), f"main_{where(benchmark, dataset)}")
+
+# %% [markdown]
+# ## Test metric against the epoch budget (every variant that ran the benchmark)
+
+# %%
+for (benchmark, dataset), part in students.groupby(["benchmark", "dataset"]):
+    if part["epochs"].nunique() > 1:
+        show(figures_results.budget(runs, benchmark, dataset, style), f"budget_{where(benchmark, dataset)}")
 
 # %% [markdown]
 # ## Annealing-KD minus each baseline, every benchmark (paired by seed)
 #
-# Diamond: mean difference; line: 95 % BCa bootstrap interval; ticks: the seeds. Black where the
-# difference is distinguishable (interval excludes 0 and sign-flip p < 0.05), grey where not.
+# One panel per metric; the numbers (mean, 95 % paired t interval, Holm-adjusted p, n, epochs) in
+# a column of their own; † an unequal epoch budget, explained in the figure's legend.
 
 # %%
 pairs = differences.comparisons(runs)
-labels = [
-    f"{i['benchmark']} {i['variant']}"
-    + (f" {i['dataset']}" if i["dataset"] != i["benchmark"] else "")
-    + f" vs {LABELS[i['baseline']]}"
-    + (" †" if ("unequal" in i["flags"] or "test set" in i["flags"]) else "")
-    for i, _ in pairs
-]
-show(figures.forest(list(zip(labels, [p for _, p in pairs], strict=True))), "forest")
-print("† unequal epoch budgets or test-set selection")
+if pairs:
+    show(figures_results.forest(pairs, style, runs), "forest")
 
 # %% [markdown]
 # ## Sweeps and ablations
 #
-# From `results/<benchmark>/<variant>/sweep-<space>/`: the objective over tau_max x phase-1 epochs
-# (each trial a point; validation, the objective), and each ablation grid's test metric per
-# setting, one point per seed (the `tau_max` grid is the sensitivity to tau_max; `gap` the
-# teacher-student gap).
+# From `results/<benchmark>/<variant>/sweep-<space>/`: each ablation grid's test metric per value
+# (the `tau_max` grid is the sensitivity to tau_max, drawn with the baselines as reference bands:
+# those of the same budget where a variant has them), and a sampled sweep's trials themselves.
 
 # %%
 sweeps = sorted(Path(results_dir).glob("*/*/sweep-*"))
 for folder in sweeps:
     benchmark, variant, space = folder.parts[-3], folder.parts[-2], folder.name.removeprefix("sweep-")
-    trials = pd.read_csv(folder / "trials.csv") if (folder / "trials.csv").exists() else pd.DataFrame()
-    tau, phase1 = "annealing.tau_max", "annealing.phase1_epochs"
-    if (
-        not trials.empty
-        and {f"param:{tau}", f"param:{phase1}"} <= set(trials.columns)
-        and not (folder / "grid.csv").exists()
-    ):
-        show(
-            figures.contour(trials, tau, phase1, f"{benchmark} / {variant}: {space} sweep"),
-            f"sweep_{benchmark}_{variant}_{space}_contour",
-        )
+    here = runs[(runs["benchmark"] == benchmark) & (runs["variant"] == variant)]
+    dataset = here["dataset"].iloc[0] if len(here) else benchmark
+    annealing_epochs = figures.budgets(here).get("annealing")
     if (folder / "grid.csv").exists():
         grid = pd.read_csv(folder / "grid.csv")
         metric = next(c for c in grid.columns if c.startswith("test_")).removeprefix("test_")
         for key in [c for c in grid.columns if c not in ("seed", f"test_{metric}", f"val_{metric}")]:
-            title = f"{benchmark} / {variant}: {space} ablation"
-            show(figures.grid(grid, key, metric, title), f"sweep_{benchmark}_{variant}_{space}_{key.split('.')[-1]}")
+            epoch_key = "epochs" in key
+            reference, ref_variant, _ = figures_sweep.reference_runs(runs, benchmark, variant, dataset)
+            show(
+                figures_sweep.grid(
+                    grid,
+                    key,
+                    metric,
+                    f"{benchmark} / {variant}: {figures_sweep.key_label(key)} "
+                    + ("sensitivity" if key.endswith("tau_max") else "ablation"),
+                    style,
+                    reference=reference if key.endswith("tau_max") else None,
+                    reference_variant=ref_variant,
+                    annealing_epochs=None if epoch_key else annealing_epochs,
+                ),
+                f"sweep_{benchmark}_{variant}_{space}_{key.split('.')[-1]}",
+            )
+    elif (folder / "trials.csv").exists():
+        trials = pd.read_csv(folder / "trials.csv")
+        if {"param:annealing.tau_max", "param:annealing.phase1_epochs"} <= set(trials.columns):
+            show(
+                figures_sweep.trials(trials, f"{benchmark} / {variant}: {space} sweep", style),
+                f"sweep_{benchmark}_{variant}_{space}_trials",
+            )
 if not sweeps:
     print("no sweep outputs in", results_dir)
+
+# %% [markdown]
+# ## Validation curves (mean over seeds, 95 % t band; Annealing-KD's phase 2 marked)
+
+# %%
+for (benchmark, variant, dataset), part in curves.groupby(["benchmark", "variant", "dataset"]):
+    rows = runs[(runs["benchmark"] == benchmark) & (runs["variant"] == variant) & (runs["dataset"] == dataset)]
+    metric = rows["metric"].iloc[0]
+    label = f"{benchmark} / {variant}" + (f" / {dataset}" if dataset != benchmark else "")
+    show(
+        figures.curves(part, metric, label, style, epochs=figures.budgets(rows)),
+        f"curves_{benchmark}_{variant}" + (f"_{dataset}" if dataset != benchmark else ""),
+    )
+if curves.empty:
+    print("no per-epoch curves recorded (curves.csv) in the source")
+
+# %% [markdown]
+# ## The annealing schedule
+#
+# Phase 1 regresses the student's logits onto the teacher's scaled by Φ(T) = 1 - (T - 1)/τ_max,
+# T falling from τ_max to 1 in equal steps (constant within an epoch); phase 2 trains on the
+# labels alone. The paper's CIFAR setting (τ_max 10, 200 + 200 epochs) and the Fashion-MNIST
+# `cpu` profile (τ_max 5, 10 + 10).
+
+# %%
+show(figures.schedule(10, 200, 200, style), "schedule_paper_cifar")
+show(figures.schedule(5, 10, 10, style), "schedule_fashion_mnist_cpu")
 
 # %% [markdown]
 # ## Fidelity beside accuracy
@@ -137,17 +175,36 @@ if not sweeps:
 recorded = runs.dropna(subset=["test_agreement"]) if "test_agreement" in runs else runs.iloc[0:0]
 for (benchmark, variant, dataset), part in recorded.groupby(["benchmark", "variant", "dataset"]):
     suffix = f"_{dataset}" if dataset != benchmark else ""
+    metric = part["metric"].iloc[0]
+    rows = runs[(runs["benchmark"] == benchmark) & (runs["variant"] == variant) & (runs["dataset"] == dataset)]
     show(
-        figures.fidelity(part, part["metric"].iloc[0], f"{benchmark} / {variant}{suffix.replace('_', ' ')}"),
+        figures.fidelity(rows, metric, f"{benchmark} / {variant}{suffix.replace('_', ' ')}", style),
         f"fidelity_{benchmark}_{variant}{suffix}",
     )
 if recorded.empty:
     print("no run in the source recorded its fidelity to the teacher yet")
 
 # %%
+readme = fig_dir / "README.md"
+lines = [
+    "# Figures",
+    "",
+    f"Written by `analysis/paper_figures.py` (source: `{source}`) for **{style.name}**: one column "
+    f"{style.width('one'):.3f} in, two columns {style.width('two'):.3f} in; "
+    f"{'serif (STIXGeneral, Computer Modern math)' if style.serif else 'sans serif (DejaVu Sans)'}, TrueType "
+    "embedded. Each figure is a PDF and a PNG with its caption in `<name>.caption.txt`. Rerun with "
+    "`-p venue neurips` or `-p venue acl` (and `-p serif False`) for another venue.",
+    "",
+]
+for name, width, text in listing:
+    lines += [f"## {name} ({width})", "", text, ""]
+readme.write_text("\n".join(lines), encoding="utf-8")
+written.append(readme)
+
+# %%
 if tracking_uri != "none":
     from akd.report.publish import log_outputs
 
-    run_id = log_outputs(tracking_uri or None, "paper_figures", written, {"source": source})
+    run_id = log_outputs(tracking_uri or None, "paper_figures", written, {"source": source, "venue": venue})
     print(f"logged {len(written)} files to MLflow run {run_id}")
 print("\n".join(str(p) for p in written))

@@ -147,7 +147,7 @@ MUTANTS = [
     Mutant(
         "a summary's verdict computed without the family (no Holm)",
         "akd/results.py",
-        "return family(values[REFERENCE], others, metric=f\"test_{metric}\", reference_name=REFERENCE)",
+        'return family(values[REFERENCE], others, metric=f"test_{metric}", reference_name=REFERENCE)',
         "return {k: paired(values[REFERENCE], v) for k, v in others.items()}\n\nfrom akd.stats import paired",
         ("tests/test_verdicts.py",),
     ),

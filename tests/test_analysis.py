@@ -27,7 +27,7 @@ def _expected_figures() -> set[str]:
             ]
             names |= {f"sweep_{benchmark}_{variant}_{space}_{k.split('.')[-1]}" for k in keys}
         elif "param:annealing.tau_max" in pd.read_csv(sweep / "trials.csv").columns:
-            names.add(f"sweep_{benchmark}_{variant}_{space}_contour")
+            names.add(f"sweep_{benchmark}_{variant}_{space}_trials")
     for csv in RESULTS.glob("*/*/curves.csv"):
         names.add(f"curves_{csv.parts[-3]}_{csv.parts[-2]}")
     return names
