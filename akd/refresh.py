@@ -19,7 +19,7 @@ import pandas as pd
 
 from akd.errors import AkdError
 from akd.hashing import atomic_write
-from akd.results import budget_line, compare, verdict_block, with_verdicts
+from akd.results import budget_line, compare, method_epochs, verdict_block, with_verdicts
 from akd.task_table import verdict_block as tasks_verdict_block
 
 
@@ -38,17 +38,19 @@ def refresh_folder(folder: Path) -> list[Path]:
         return []
     rows = pd.read_csv(runs).to_dict("records")
     summary = folder / "summary.json"
-    if not summary.exists():  # the table across a several-task benchmark's tasks
+    if not summary.exists():  # the table across a several-task benchmark's tasks: its tasks' configs
         tasks = list(dict.fromkeys(r["task"] for r in rows))
-        atomic_write(md, _after_table(md.read_text(), tasks_verdict_block(rows, tasks)))
+        configs = [folder / t / "summary.json" for t in tasks if (folder / t / "summary.json").exists()]
+        epochs = method_epochs(json.loads(configs[0].read_text()).get("config", {})) if configs else {}
+        atomic_write(md, _after_table(md.read_text(), tasks_verdict_block(rows, tasks, epochs)))
         return [md]
     record = json.loads(summary.read_text())
     metric, config = record.get("metrics", {}).get("reported", "acc"), record.get("config", {})
     annealing = config.get("annealing", {})
     phases = annealing.get("phase1_epochs", 0) + annealing.get("phase2_epochs", 0)
-    budget = budget_line(phases, config["student_epochs"])
-    atomic_write(md, _after_table(md.read_text(), verdict_block(rows, metric, budget)))
-    table = with_verdicts(pd.read_csv(folder / "summary.csv"), compare(rows, metric))
+    budget, epochs = budget_line(phases, config["student_epochs"]), method_epochs(config)
+    atomic_write(md, _after_table(md.read_text(), verdict_block(rows, metric, budget, epochs)))
+    table = with_verdicts(pd.read_csv(folder / "summary.csv"), compare(rows, metric), epochs)
     atomic_write(folder / "summary.csv", table.to_csv(index=False, float_format="%.4f"))
     return [md, folder / "summary.csv"]
 

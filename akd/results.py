@@ -81,9 +81,30 @@ def compare(rows: list[dict[str, Any]], metric: str) -> dict[str, Paired]:
     return family(values[REFERENCE], others, metric=f"test_{metric}", reference_name=REFERENCE)
 
 
-def verdict(rows: list[dict[str, Any]], metric: str, unit: str = "points") -> list[str]:
-    """One sentence per comparison of :func:`compare`: the numbers and the verdict."""
-    return [p.sentence("Annealing-KD", LABELS[name], unit) for name, p in compare(rows, metric).items()]
+def method_epochs(config: dict[str, Any]) -> dict[str, float]:
+    """Each student method's epochs over all its stages, from a resolved config (``BenchConfig.to_dict()``)."""
+    annealing = config.get("annealing", {})
+    student = float(config.get("student_epochs", "nan"))
+    phases = float(annealing.get("phase1_epochs", "nan")) + float(annealing.get("phase2_epochs", "nan"))
+    return {name: student for name in COMPARED} | {REFERENCE: phases}
+
+
+def budget_note(epochs: dict[str, float], other: str) -> str:
+    """`` (not budget-matched: ...)`` after a verdict whose two methods trained for different epochs."""
+    a, b = epochs.get(REFERENCE, float("nan")), epochs.get(other, float("nan"))
+    if pd.isna(a) or pd.isna(b) or a == b:
+        return ""
+    return f" (not budget-matched: Annealing-KD {a:g} epochs, {LABELS.get(other, other)} {b:g})"
+
+
+def verdict(
+    rows: list[dict[str, Any]], metric: str, unit: str = "points", epochs: dict[str, float] | None = None
+) -> list[str]:
+    """One sentence per comparison of :func:`compare`: the numbers and the verdict (with its budgets)."""
+    return [
+        p.sentence("Annealing-KD", LABELS[name], unit, note=budget_note(epochs or {}, name))
+        for name, p in compare(rows, metric).items()
+    ]
 
 
 def budget_line(annealing_epochs: float, student_epochs: float) -> list[str]:
@@ -95,13 +116,17 @@ def budget_line(annealing_epochs: float, student_epochs: float) -> list[str]:
     ]
 
 
-def verdict_block(rows: list[dict[str, Any]], metric: str, budget: list[str]) -> list[str]:
+def verdict_block(
+    rows: list[dict[str, Any]], metric: str, budget: list[str], epochs: dict[str, float] | None = None
+) -> list[str]:
     """What follows a summary's table: the paired comparisons and the epoch budgets."""
-    lines = verdict(rows, metric)
+    lines = verdict(rows, metric, epochs=epochs)
     return ["", VERDICTS, "", *[f"- {line}" for line in lines], "", *budget] if lines else []
 
 
-def with_verdicts(table: pd.DataFrame, pairs: dict[str, Paired]) -> pd.DataFrame:
+def with_verdicts(
+    table: pd.DataFrame, pairs: dict[str, Paired], epochs: dict[str, float] | None = None
+) -> pd.DataFrame:
     """The summary table with Annealing-KD minus each compared method's row (the same numbers as the text)."""
     table = table.drop(columns=[c for c in table.columns if c.startswith("annealing_minus_")])
     columns = {
@@ -109,10 +134,13 @@ def with_verdicts(table: pd.DataFrame, pairs: dict[str, Paired]) -> pd.DataFrame
         "annealing_minus_ci_low": lambda p: p.ci_low,
         "annealing_minus_ci_high": lambda p: p.ci_high,
         "annealing_minus_p_holm": lambda p: p.p_adjusted,
-        "annealing_minus_verdict": lambda p: p.judgement().replace("A is", "Annealing-KD is"),
     }
     for column, get in columns.items():
         table[column] = [get(pairs[r]) if r in pairs else None for r in table["run"]]
+    table["annealing_minus_verdict"] = [
+        pairs[r].judgement().replace("A is", "Annealing-KD is") + budget_note(epochs or {}, r) if r in pairs else None
+        for r in table["run"]
+    ]
     return table
 
 
@@ -162,7 +190,7 @@ def to_markdown(
         name = LABELS.get(r["run"], r["run"])
         head.append(f"| {name} | {r['model']} | {selected} | {last} | {r['n_seeds']} | {paper} |")
     budget = budget_line(cfg.annealing.phase1_epochs + cfg.annealing.phase2_epochs, cfg.student_epochs)
-    return "\n".join(head + verdict_block(rows, m, budget)) + "\n"
+    return "\n".join(head + verdict_block(rows, m, budget, method_epochs(cfg.to_dict()))) + "\n"
 
 
 def recorded_fingerprint(folder: Path) -> str | None:
@@ -214,7 +242,7 @@ def write_summary(
     atomic_write(per_seed, pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))
     if curves:  # per epoch: the figures' validation curves without MLflow
         atomic_write(folder / "curves.csv", pd.DataFrame(curves).to_csv(index=False, float_format="%.6g"))
-    table = with_verdicts(table, compare(rows, task.report_metric))
+    table = with_verdicts(table, compare(rows, task.report_metric), method_epochs(cfg.to_dict()))
     atomic_write(csv, table.to_csv(index=False, float_format="%.4f"))
     atomic_write(md, to_markdown(table, rows, cfg, wall_seconds, tags, task))
     return [csv, md, per_seed]

@@ -17,10 +17,12 @@ by seed: the unit is the per-seed difference ``d_s = A_s - B_s``. From those n d
 - **Holm's step-down correction** across the comparisons of one family (one benchmark, variant
   and dataset: the reference method against each other method);
 - the **probability of improvement**, paired: the share of seeds on which A beats B (ties half);
-- the **seeds needed**: the smallest n at which the paired t test at alpha has 80 % power against
-  a true difference equal to the observed mean with the observed spread (noncentral t), with the
-  range implied by the spread's own 95 % chi-square interval. "No difference observed" (a mean of
-  exactly 0) and "more than 1,000 seeds" are different answers.
+- the **seeds needed**: the smallest n at which the paired t test has 80 % power against a true
+  difference equal to the observed mean with the observed spread (noncentral t), at the level the
+  verdict must pass (alpha / k in a family of k: Holm's strictest step, so the number is enough
+  whatever the other comparisons do), with the range implied by the spread's own 95 % chi-square
+  interval (the uncertainty of the observed mean is not in it). "No difference observed" (a mean
+  of exactly 0) and "more than 1,000 seeds" are different answers.
 
 A difference is *distinguishable* when the family's Holm-adjusted t-test p < alpha. Every summary,
 table and figure takes its verdict from :func:`family` (one source of verdicts).
@@ -177,17 +179,24 @@ class SeedsNeeded:
     n: int | None = None
     low: int | None = None  # at the spread's lower 95 % bound
     high: int | None = None  # at its upper bound; None: more than MAX_SEEDS
+    family_size: int = 1  # the test is at ALPHA / family_size: Holm's strictest step
+
+    def _level(self) -> str:
+        return "" if self.family_size == 1 else f" at Holm's strictest level ({ALPHA:g}/{self.family_size})"
 
     def words(self) -> str:
         if self.status == "none observed":
             return "no difference observed"
         if self.status == "too many":
-            return f"more than {MAX_SEEDS:,} seeds would be needed for {POWER * 100:.0f} % power"
+            return f"more than {MAX_SEEDS:,} seeds would be needed for {POWER * 100:.0f} % power{self._level()}"
         if self.status == "unknown":
             return "run more seeds to estimate the spread"
         high = f"more than {MAX_SEEDS:,}" if self.high is None else str(self.high)
         span = "" if self.low == self.n == self.high else f" (range {self.low} to {high})"
-        return f"about {self.n} seeds{span} would give {POWER * 100:.0f} % power to detect a difference this size"
+        return (
+            f"about {self.n} seeds{span} would give {POWER * 100:.0f} % power{self._level()} "
+            f"if the true difference is the observed one"
+        )
 
 
 def seeds_needed(d: np.ndarray, alpha: float = ALPHA, target: float = POWER) -> SeedsNeeded:
@@ -205,6 +214,11 @@ def seeds_needed(d: np.ndarray, alpha: float = ALPHA, target: float = POWER) -> 
     sd_high = sd * math.sqrt(df / stats.chi2.ppf(0.025, df))
     low, high = (seeds_for_power(effect, bound, alpha, target) for bound in (sd_low, sd_high))
     return SeedsNeeded("estimate", n, low, high)
+
+
+def seeds_needed_in_family(d: np.ndarray, family_size: int, alpha: float = ALPHA) -> SeedsNeeded:
+    """:func:`seeds_needed` for a verdict that must pass Holm's correction: the t test at alpha / k."""
+    return replace(seeds_needed(d, alpha / family_size), family_size=family_size)
 
 
 def holm(p_values: list[float]) -> list[float]:
@@ -277,10 +291,10 @@ class Paired:
             text += f" (it cannot fall below {self.p_min:.3g} with {untied} untied seed{'s' if untied != 1 else ''})"
         return text
 
-    def sentence(self, a: str, b: str, unit: str = "points") -> str:
+    def sentence(self, a: str, b: str, unit: str = "points", note: str = "") -> str:
         """One line for a summary: the difference, its interval, the tests and the verdict."""
         if self.n < 2:
-            return f"{a} minus {b}: {self.mean:+.2f} {unit} on 1 seed (no interval: run more seeds)."
+            return f"{a} minus {b}: {fmt_signed(self.mean)} {unit} on 1 seed (no interval: run more seeds){note}."
         holm_part = (
             f", Holm-adjusted over {self.family_size} comparisons p = {self.p_adjusted:.3g}"
             if self.family_size > 1
@@ -290,7 +304,8 @@ class Paired:
         return (
             f"{a} minus {b}: {fmt_signed(self.mean)} {unit} [{fmt_signed(self.ci_low)}, {fmt_signed(self.ci_high)}] "
             f"({self.interval}; paired t p = {self.p_value:.3g}{holm_part}; {self.sign_flip_words()}; "
-            f"better on {self.wins} of {self.n} seeds: {', '.join(fmt_signed(d) for d in self.diffs)}): {judgement}."
+            f"better on {self.wins} of {self.n} seeds: {', '.join(fmt_signed(d) for d in self.diffs)}): "
+            f"{judgement}{note}."
         )
 
 
@@ -352,6 +367,8 @@ def family(
     }
     testable = [name for name, p in pairs.items() if p.n >= 2]
     adjusted = holm([pairs[name].p_value for name in testable])
+    k = len(testable)
     for name, p_adj in zip(testable, adjusted, strict=True):
-        pairs[name] = replace(pairs[name], p_adjusted=p_adj, family_size=len(testable))
+        needed = seeds_needed_in_family(np.array(pairs[name].diffs), k)
+        pairs[name] = replace(pairs[name], p_adjusted=p_adj, family_size=k, needed=needed)
     return pairs

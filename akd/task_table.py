@@ -18,7 +18,7 @@ import pandas as pd
 from akd.config import BenchConfig
 from akd.hashing import atomic_write
 from akd.paper import paper_row
-from akd.results import LABELS, VERDICTS, compare, mean_std
+from akd.results import LABELS, VERDICTS, budget_note, compare, mean_std, method_epochs
 from akd.tasks.metrics import glue_score
 
 
@@ -72,10 +72,10 @@ def tasks_markdown(rows: list[dict[str, Any]], cfg: BenchConfig, wall_seconds: f
         lines.append(
             f"| {LABELS.get(r['run'], r['run'])} | {arch.get(r['run'], cfg.student)} | {' | '.join(cells)} | {score} |"
         )
-    return "\n".join(lines + verdict_block(rows, cfg.tasks)) + "\n"
+    return "\n".join(lines + verdict_block(rows, cfg.tasks, method_epochs(cfg.to_dict()))) + "\n"
 
 
-def verdict_block(rows: list[dict[str, Any]], tasks: list[str]) -> list[str]:
+def verdict_block(rows: list[dict[str, Any]], tasks: list[str], epochs: dict[str, float] | None = None) -> list[str]:
     """Per task, Annealing-KD minus each other method (``akd.results.compare``: the summaries' one source)."""
     lines = []
     for task in tasks:
@@ -83,7 +83,10 @@ def verdict_block(rows: list[dict[str, Any]], tasks: list[str]) -> list[str]:
         if not part:
             continue
         metric = part[0]["metric"]
-        lines += [f"- {task}: {p.sentence('Annealing-KD', LABELS[o])}" for o, p in compare(part, metric).items()]
+        lines += [
+            f"- {task}: {p.sentence('Annealing-KD', LABELS[o], note=budget_note(epochs or {}, o))}"
+            for o, p in compare(part, metric).items()
+        ]
     return ["", VERDICTS, "", *lines] if lines else []
 
 

@@ -78,7 +78,7 @@ def paper_table(name: str, what: str, tasks: list[tables.Task], score: bool = Fa
 # %%
 paper_table(
     "cifar",
-    f"CIFAR test accuracy (%): the paper's number and ours ({cifar_variant} profile); "
+    f"CIFAR test accuracy (%): the paper's number beside ours where run ({cifar_variant} profile); "
     "resnet110 teacher, resnet20 TA, resnet8 students",
     [
         tables.Task(name.upper().replace("CIFAR", "CIFAR-"), name, cifar_variant, name, PAPER_NUMBERS[name])
@@ -110,8 +110,8 @@ for table, variant in glue_variants.items():
     long = tables.build(runs, [*tasks, server], score=True)
     what = (
         f"GLUE dev ({table} student, {variant} profile): task metric x100 (Matthews for CoLA, Pearson for STS-B, "
-        "accuracy otherwise), the paper's number and ours. GLUE server (test): the paper's test-server average; "
-        "the suite writes the submission files but cannot score them, so it has no row of ours"
+        "accuracy otherwise), the paper's number beside ours where run. GLUE server (test): the paper's test-server "
+        "average; the suite writes the submission files but cannot score them, so it has no row of ours"
     )
     write(f"glue_{table}", long, tables.to_markdown(long, what), tables.to_latex(long, what, f"tab:glue_{table}"))
 

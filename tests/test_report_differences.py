@@ -57,6 +57,7 @@ def test_each_line_is_the_paired_result_of_that_benchmark_and_baseline():
     assert line["p_sign_flip"] == pytest.approx(0.25) and line["p_sign_flip_floor"] == 0.25
     assert line["interval"] == "95 % t interval, n = 3"
     assert line["verdict"].startswith("not distinguishable at 3 seeds")
+    assert line["verdict"].endswith("(not budget-matched: Annealing-KD 20 epochs, KD 10)")
     assert line["flags"] == "unequal budget: Annealing-KD 20 epochs, KD 10"
     assert (line["epochs_annealing"], line["epochs_baseline"]) == (20.0, 10.0)
 
@@ -71,10 +72,13 @@ def test_flags_equal_budget_and_test_selection():
 def test_markdown_and_latex_carry_the_lines():
     frame = table(comparisons(_runs()))
     md = to_markdown(frame, "diffs")
-    assert "| fm / cpu | KD | +1.83 [" in md and "unequal budget" in md and "20 vs 10 (unequal)" in md
+    assert "| fm / cpu | accuracy, points | KD | +1.83 [" in md and "unequal budget" in md
+    assert "20 vs 10 (unequal)" in md
     assert "95 % t interval, n = 3 seeds" in md.splitlines()[0] and "Holm" in md.splitlines()[0]
     tex = to_latex(frame, "Paired differences", "tab:diff")
     body = tex[tex.index(r"\midrule") : tex.index(r"\bottomrule")]
-    assert body.count(r"\\") == 2 and r"fm / cpu & KD\rlap{$^\dagger$} & +1.83 [" in body
+    assert body.count(r"\\") == 2 and r"fm/cpu & Acc. & KD\rlap{$^\dagger$} & +1.83 [" in body
+    assert r"better\rlap{$^\dagger$}" in body  # No-KD: distinguishable, but not budget-matched
+    assert "unequal epoch budgets" in tex and "test set" not in tex  # only the marks that occur are explained
     assert "t interval" in tex[: tex.index(r"\toprule")] and "Holm" in tex[: tex.index(r"\toprule")]
     assert tex.index(r"\toprule") < tex.index(r"\midrule") < tex.index(r"\bottomrule")

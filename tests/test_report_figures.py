@@ -209,8 +209,11 @@ def test_forest_numbers_column_dagger_and_one_metric_per_axis():
     assert f"{p.p_adjusted:.3f}" in texts and "95 % t interval" in texts and "Holm p" in texts and "n" in texts
     assert "20 / 10" in texts  # the epochs column
     legend = " ".join(t.get_text() for t in fig.legends[0].get_texts())
-    assert "† unequal epoch budgets" in legend
+    assert "† hollow: unequal epoch budgets" in legend
     assert any("†" in t.get_text() for ax in fig.axes for t in ax.get_yticklabels())
+    for ax in [a for a in fig.axes if a.get_yticklabels()]:  # budget-matched rows on top, unequal ones below
+        daggers = ["†" in t.get_text() for t in ax.get_yticklabels()]  # bottom to top
+        assert daggers == sorted(daggers, reverse=True)
 
 
 def test_accuracy_and_correlation_never_share_an_axis():

@@ -155,6 +155,8 @@ def test_columns_and_rows_with_no_number_are_left_out_and_said_so():
     g = grid(none_run)
     assert g.header[:2] == ["Task", "Teacher"] and [r[0] for r in g.rows] == ["CIFAR-10", "RTE"]  # paper rows only
     assert any("not run for any task" in n for n in g.notes)
+    assert caption(none_run, "CIFAR, the paper's number beside ours").startswith("Published numbers only")
+    assert not caption(long, "x").startswith("Published")
 
 
 def test_budget_mark_exactly_where_epochs_differ_and_budgets_as_numbers():

@@ -169,6 +169,19 @@ def test_family_applies_holm_and_the_verdict_follows_it():
     assert alone.distinguishable and alone.family_size == 1
 
 
+def test_seeds_needed_in_a_family_is_for_the_holm_level():
+    """A verdict in a family of 3 must pass p < 0.05/3 at Holm's strictest step: the seeds needed are
+    computed at that level (more seeds than at 0.05), and say so."""
+    ref = {0: 10.0, 1: 10.0, 2: 10.0}
+    other = {0: 9.0, 1: 10.0, 2: 8.0}  # d = (1, 0, 2): mean 1, sd 1
+    one = family(ref, {"a": other})["a"].needed
+    three = family(ref, {"a": other, "b": other, "c": other})["a"].needed
+    assert one.n == seeds_needed(np.array([1.0, 0.0, 2.0])).n == 10
+    assert three.n == seeds_needed(np.array([1.0, 0.0, 2.0]), alpha=0.05 / 3).n > one.n
+    assert power(three.n, 1.0, 1.0, 0.05 / 3) >= 0.8 > power(three.n - 1, 1.0, 1.0, 0.05 / 3)
+    assert "at Holm's strictest level (0.05/3) if" in three.words() and "Holm" not in one.words()
+
+
 def _simulated_power(n: int, effect: float, sd: float, reps: int = 20000) -> float:
     rng = np.random.default_rng(n)
     x = rng.normal(effect, sd, (reps, n))

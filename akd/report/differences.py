@@ -15,7 +15,7 @@ import math
 import pandas as pd
 
 from akd.report import latex
-from akd.results import LABELS
+from akd.results import LABELS, budget_note
 from akd.stats import Paired, family, fmt_signed, interval_label
 
 REFERENCE = "annealing"
@@ -72,9 +72,11 @@ def comparisons(runs: pd.DataFrame, baselines=BASELINES) -> list[tuple[dict, Pai
     return out
 
 
-def verdict(p: Paired) -> str:
-    """The judgement in words, with the reference method named."""
-    return p.judgement().replace("A is", "Annealing-KD is")
+def verdict(p: Paired, info: dict) -> str:
+    """The judgement in words, with the reference method named and unequal budgets said (as the summaries)."""
+    base = info["baseline"]
+    epochs = {REFERENCE: info.get("epochs_annealing", math.nan), base: info.get("epochs_baseline", math.nan)}
+    return p.judgement().replace("A is", "Annealing-KD is") + budget_note(epochs, base)
 
 
 def table(pairs: list[tuple[dict, Paired]]) -> pd.DataFrame:
@@ -102,7 +104,7 @@ def table(pairs: list[tuple[dict, Paired]]) -> pd.DataFrame:
                 "seeds_needed_high": p.needed.high,
                 "seeds_needed_status": p.needed.status,
                 "distinguishable": p.distinguishable,
-                "verdict": verdict(p),
+                "verdict": verdict(p, info),
             }
         )
     return pd.DataFrame(rows)
@@ -116,9 +118,9 @@ def caption_note(frame: pd.DataFrame) -> str:
     floor = ""
     if len(frame) and (frame["p_sign_flip_floor"] >= 0.05).all():
         lowest = frame["p_sign_flip_floor"].min()
-        floor = f" At {n} seeds the sign-flip p can never fall below 0.05 (its smallest possible value: {lowest:.3g})."
+        floor = f" At {n} seeds the sign-flip p can never fall below 0.05 (it cannot go below {lowest:.3g})."
     return (
-        f"Mean paired difference (test metric, points) with its {label}; p: paired t test, Holm-adjusted "
+        f"Mean paired difference of the test metric (unit per row) with its {label}; p: paired t test, Holm-adjusted "
         f"across the comparisons of each benchmark, variant and dataset (the interval is unadjusted). "
         f"A difference is distinguishable when the Holm-adjusted p < 0.05.{floor}"
     )
@@ -139,30 +141,48 @@ def to_markdown(frame: pd.DataFrame, caption: str) -> str:
     lines = [
         f"**{caption}.** {caption_note(frame)}",
         "",
-        "| benchmark / variant / dataset | vs | difference [t interval] | per seed | p (t) | p (Holm) "
-        "| sign-flip p (floor) | P(improve) | epochs (Annealing-KD vs baseline) | verdict | flags |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| benchmark / variant / dataset | metric | vs | difference [t interval] | per seed | p (t) | p (Holm) "
+        "| sign-flip p (floor) | seeds better | epochs (Annealing-KD vs baseline) | verdict | flags |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in frame.to_dict("records"):
         ci = f"{fmt_signed(r['mean'])} [{fmt_signed(r['ci_low'])}, {fmt_signed(r['ci_high'])}]"
         per_seed = " ".join(fmt_signed(float(d)) for d in r["per_seed"].split())
         lines.append(
-            f"| {_where(r)} | {LABELS[r['baseline']]} | {ci} | {per_seed} | {r['p_t']:.3g} | {r['p_holm']:.3g} | "
-            f"{r['p_sign_flip']:.3g} ({r['p_sign_flip_floor']:.3g}) | {r['prob_improvement']:.2f} | {_budget(r)} | "
+            f"| {_where(r)} | {_unit(r['metric'])} | {LABELS[r['baseline']]} | {ci} | {per_seed} | "
+            f"{r['p_t']:.3g} | {r['p_holm']:.3g} | "
+            f"{r['p_sign_flip']:.3g} ({r['p_sign_flip_floor']:.3g}) | {_wins(r)} | {_budget(r)} | "
             f"{r['verdict']} | {r['flags'] or '—'} |"
         )
     return "\n".join(lines) + "\n"
 
 
+MARKS = (
+    ("unequal", "\u2020", "\u2020: unequal epoch budgets (not budget-matched)."),
+    ("test set", "\u2021", "\u2021: checkpoints selected on the test set."),
+    ("not recorded", "?", "?: epoch budgets not recorded."),
+)
+UNITS = {"acc": "accuracy, points", "f1": "F1 x100", "mcc": "Matthews x100", "pearson": "Pearson r x100"}
+SHORT_UNITS = {"acc": "Acc.", "f1": "F1", "mcc": "MCC", "pearson": "Pearson"}
+
+
 def _mark(flags: str) -> str:
-    dagger = "\u2020" if ("unequal" in flags or "test set" in flags) else ""
-    return dagger + ("?" if "not recorded" in flags else "")
+    return "".join(mark for key, mark, _ in MARKS if key in flags)
+
+
+def _unit(metric: str) -> str:
+    return UNITS.get(metric, f"{metric} x100")
+
+
+def _wins(r: dict) -> str:
+    """The seeds on which Annealing-KD was ahead (ties half), of n: P(improvement) x n, said as a count."""
+    return f"{r['prob_improvement'] * r['n']:g} of {r['n']}"
 
 
 def _short(r: dict) -> str:
-    if r["distinguishable"]:
-        return "better" if r["mean"] > 0 else "worse"
-    return "n.d."
+    if not r["distinguishable"]:
+        return "n.d."
+    return ("better" if r["mean"] > 0 else "worse") + _mark(r["flags"])
 
 
 def to_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
@@ -170,7 +190,8 @@ def to_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
     records = frame.to_dict("records")
     rows = [
         [
-            _where(r),
+            _where(r).replace(" / ", "/"),
+            SHORT_UNITS.get(r["metric"], r["metric"]),
             LABELS[r["baseline"]] + _mark(r["flags"]),
             f"{fmt_signed(r['mean'])} [{fmt_signed(r['ci_low'])}, {fmt_signed(r['ci_high'])}]",
             _budget(r).replace(" (unequal)", ""),
@@ -180,11 +201,14 @@ def to_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
         ]
         for r in records
     ]
-    groups = [_where(r) for r in records]
+    groups = [_where(r) for r in records]  # a rule between families
     rules = [i for i in range(1, len(groups)) if groups[i] != groups[i - 1]]
+    flags = " ".join(frame["flags"].fillna("")) if len(frame) else ""
     notes = [
-        "n.d.: not distinguishable. Epochs: Annealing-KD's total (both phases) vs the baseline's.",
-        "\u2020: unequal epoch budgets or test-set selection; ?: budgets not recorded.",
+        "n.d.: not distinguishable. Differences in points of the metric (correlations x100). "
+        "Epochs: Annealing-KD's total (both phases) vs the baseline's."
     ]
-    header = ["Benchmark / variant", "vs", "Difference [t interval]", "Epochs", "p (Holm)", "Sign-flip p", "Verdict"]
-    return latex.table(header, rows, f"{caption}. {caption_note(frame)}", label, "llrcrrl", notes, rules)
+    notes += [note for key, _, note in MARKS if key in flags]
+    header = ["Benchmark / variant", "Metric", "vs", "Difference [t interval]", "Epochs", "p (Holm)", "Sign-flip p"]
+    header.append("Verdict")
+    return latex.table(header, rows, f"{caption}. {caption_note(frame)}", label, "lllrcrrl", notes, rules)

@@ -174,12 +174,8 @@ def budget(runs: pd.DataFrame, benchmark: str, dataset: str, style: Style = DEFA
     n = _n(part)
     for dx, method in zip(spread, methods, strict=True):
         rows = part[part["run"] == method]
-        xs, means = [], []
-        for epochs, group in rows.groupby("epochs"):
-            mean, _ = seeds_and_mean(ax, float(epochs) + dx - 0.2, group[column], method, width=0.0, mean_dx=0.4)
-            xs.append(float(epochs) + dx + 0.2)
-            means.append(mean)
-        ax.plot(xs, means, color=COLORS[method], ls=LINESTYLES[method], lw=1.0, label=LABELS[method])
+        for epochs, group in rows.groupby("epochs"):  # not joined: each budget is a configuration of its own
+            seeds_and_mean(ax, float(epochs) + dx - 0.2, group[column], method, width=0.0, mean_dx=0.4)
     ticks = sorted(int(e) for e in part["epochs"].unique())
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.set_xlabel("training epochs (all stages)")
@@ -188,7 +184,7 @@ def budget(runs: pd.DataFrame, benchmark: str, dataset: str, style: Style = DEFA
     ax.set_title(where)
     handles, _ = ax.get_legend_handles_labels()
     handles = [
-        Line2D([], [], marker=MARKERS[m], color=COLORS[m], ls=LINESTYLES[m], ms=4, label=LABELS[m]) for m in methods
+        Line2D([], [], marker=MARKERS[m], color=COLORS[m], ls="none", ms=4, label=LABELS[m]) for m in methods
     ] + interval_handles(n)
     legend_below(fig, handles, ncols=2)
     variants = ", ".join(sorted(part["variant"].unique()))
@@ -198,8 +194,8 @@ def budget(runs: pd.DataFrame, benchmark: str, dataset: str, style: Style = DEFA
         f"stages; TAKD's shared teaching assistant is trained separately and not counted), from the variants "
         f"{variants}; runs filed under two variants with the same settings are counted once. Hollow markers are "
         f"single seeds, filled markers the mean with its 95 % Student t interval (n = {n} seeds); methods are "
-        "offset slightly along the epoch axis so they do not overlap. A method's rise from one budget to the next "
-        "is the effect of training longer; compare methods at one budget.",
+        "offset slightly along the epoch axis so they do not overlap, and not joined: each budget is a configuration "
+        "of its own (for Annealing-KD, another split of its two phases). Compare methods at one budget.",
     )
 
 
@@ -235,7 +231,11 @@ def forest(pairs: list[tuple[dict, Paired]], style: Style = DEFAULT, runs: pd.Da
     """Annealing-KD minus each baseline (``akd.report.differences.comparisons``): one panel per metric, the
     numbers in a column of their own to the right of each panel (inside the figure: constrained layout counts it)."""
     metrics = list(dict.fromkeys(info["metric"] for info, _ in pairs))
-    groups = [[(i, p) for i, p in pairs if i["metric"] == m] for m in metrics]
+    # budget-matched comparisons first, those with unequal epoch budgets (hollow) after them
+    groups = [
+        sorted([(i, p) for i, p in pairs if i["metric"] == m], key=lambda ip: "unequal" in str(ip[0].get("flags", "")))
+        for m in metrics
+    ]
     rows = sum(len(g) for g in groups)
     fig, axes = style.subplots(
         "two",
@@ -253,7 +253,8 @@ def forest(pairs: list[tuple[dict, Paired]], style: Style = DEFAULT, runs: pd.Da
         labels = []
         for y, (info, p) in enumerate(reversed(group)):
             ns.add(p.n)
-            color = "black" if p.distinguishable else "0.55"
+            color = "black" if p.distinguishable else "0.4"
+            unequal = "unequal" in str(info.get("flags", ""))
             ax.plot(
                 p.diffs, [y + 0.22] * p.n, ls="none", marker="|", color=COLORS["annealing"], ms=5, mew=0.9, gid="seeds"
             )
@@ -263,12 +264,13 @@ def forest(pairs: list[tuple[dict, Paired]], style: Style = DEFAULT, runs: pd.Da
                 xerr=None if p.n < 2 else [[p.mean - p.ci_low], [p.ci_high - p.mean]],
                 fmt="D",
                 color=color,
+                mfc="white" if unequal else color,
                 ms=3.5,
                 capsize=2,
                 lw=1.1,
             )
             for line in bar.lines[2]:
-                explain(line, "95 % paired t interval")
+                explain(line, "95 % paired t interval (unadjusted)")
             flags = str(info.get("flags", ""))
             mark = ""
             if "unequal" in flags:
@@ -287,7 +289,7 @@ def forest(pairs: list[tuple[dict, Paired]], style: Style = DEFAULT, runs: pd.Da
                 f"{epochs[0]} / {epochs[1]}" if epochs else "?",
             )
             for k, text in enumerate(cells):
-                drawn = ax.text(1.0, y, text, transform=at, ha="right", va="center", color=color, fontsize="small")
+                drawn = ax.text(1.0, y, text, transform=at, ha="right", va="center", color=color, fontsize=7)
                 cells_drawn.append((k, ax, drawn))
         for k, head in enumerate(heads):
             drawn = ax.text(
@@ -316,12 +318,17 @@ def forest(pairs: list[tuple[dict, Paired]], style: Style = DEFAULT, runs: pd.Da
         )
     handles = [
         Line2D([], [], ls="none", marker="D", color="black", ms=3.5, label="mean difference, Holm-adjusted p < 0.05"),
-        Line2D([], [], color="black", lw=1.1, label="95 % paired t interval"),
+        Line2D([], [], color="black", lw=1.1, label="95 % paired t interval (unadjusted)"),
         Line2D([], [], ls="none", marker="|", color=COLORS["annealing"], ms=5, label="one seed's difference"),
         Line2D([], [], ls="none", color="0.55", marker="D", ms=3.5, label="mean difference, Holm-adjusted p ≥ 0.05"),
     ]
     if marks["unequal"]:
-        handles.append(Line2D([], [], ls="none", label="† unequal epoch budgets (epochs: Annealing-KD / baseline)"))
+        handles.append(
+            Line2D(
+                [], [], ls="none", marker="D", mfc="white", color="black", ms=3.5,
+                label="† hollow: unequal epoch budgets, not budget-matched",
+            )
+        )
     if marks["test"]:
         handles.append(Line2D([], [], ls="none", label="‡ checkpoint selected on the test set"))
     legend_below(fig, handles, ncols=3, handlelength=1.5)
@@ -330,9 +337,11 @@ def forest(pairs: list[tuple[dict, Paired]], style: Style = DEFAULT, runs: pd.Da
         fig,
         f"Annealing-KD minus each baseline, paired by seed (same initial weights and batches), for every benchmark, "
         f"variant and dataset; one panel per metric (accuracy and correlation never share an axis). Diamond: the mean "
-        f"difference; bar: its 95 % paired Student t interval (n = {n} seeds); ticks: the per-seed differences. The "
-        "table gives the mean, the interval, the paired t test's p-value after Holm's correction within each family "
-        "(one benchmark, variant and dataset: Annealing-KD against each baseline), n and the epochs of Annealing-KD / "
-        "the baseline. Black: Holm-adjusted p < 0.05; grey: not distinguishable. † marks an unequal epoch budget, "
-        "‡ selection on the test set.",
+        f"difference; bar: its 95 % paired Student t interval (n = {n} seeds), not adjusted for multiple comparisons; "
+        "ticks: the per-seed differences. The table gives the mean, the interval, the paired t test's p-value after "
+        "Holm's correction within each family (one benchmark, variant and dataset: Annealing-KD against each "
+        "baseline), n and the epochs of Annealing-KD / the baseline. Black: Holm-adjusted p < 0.05; grey: not "
+        "distinguishable (a grey bar may still exclude 0: the colour follows the Holm-adjusted test). Budget-matched "
+        "comparisons come first in each panel; † and a hollow diamond mark an unequal epoch budget, below them"
+        + (", ‡ selection on the test set." if marks["test"] else "."),
     )

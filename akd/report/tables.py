@@ -209,11 +209,15 @@ def _common_prefix(labels: list[str]) -> str:
 def caption(long: pd.DataFrame, what: str) -> str:
     """``what`` the numbers are, then, once: the interval's method and n, and each method's epochs."""
     words = [what.rstrip(".") + "."]
+    if not (long["n"] > 0).any():  # nothing of ours: say so first, not only in a note
+        words[0] = "Published numbers only (Jafari et al., EACL 2021), not reproduced here. " + words[0]
     words.append(_n_words(long))
     if long["paper"].notna().any():
         words.append("Paper: the published number.")
     if ((long["kind"] == "score") & (long["n"] > 0)).any():
         words.append("Score: the mean over the tasks, its interval over the per-seed scores.")
+    elif (long["kind"] == "score").any():
+        words.append("Score: the mean of the published task numbers, computed here.")
     words.append(_budget_words(long))
     return " ".join(w for w in words if w)
 
