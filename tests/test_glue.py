@@ -160,7 +160,7 @@ def test_several_tasks_make_one_table_with_paired_seed_differences(glue):
     text = (folder / "summary.md").read_text()
     rte = runs[runs["task"] == "glue-rte"].set_index(["run", "seed"])["test_acc"]
     diffs = [rte[("annealing", s)] - rte[("nokd", s)] for s in (0, 1)]
-    line = f"- glue-rte: Annealing-KD minus No-KD: {fmt_signed(sum(diffs) / 2)} points ("
+    line = f"- glue-rte: Annealing-KD minus No-KD: {fmt_signed(sum(diffs) / 2)} points ["
     assert line in text and f"seeds: {fmt_signed(diffs[0])}, {fmt_signed(diffs[1])})" in text
     assert "| run | model | glue-sst2 (acc) | glue-rte (acc) | score |" in text
 
