@@ -186,19 +186,18 @@ def trials(
     xs, ys = (done[f"param:{c}"].astype(float).to_numpy() for c in (x, y))
     zs = done["objective"].astype(float).to_numpy()
     low, high = zs.min(), zs.max()
+    repeat = done.groupby([f"param:{x}", f"param:{y}"]).cumcount().to_numpy()  # trials at a point already drawn
+    xs = xs + repeat * 0.04 * (float(np.ptp(xs)) or 1.0)  # side by side, so no trial hides another
     points = left.scatter(
         xs, ys, c=zs, cmap="viridis", vmin=low, vmax=high, s=26, edgecolors="black", linewidths=0.4, zorder=3
     )
     if has_extra:
-        seen: dict[tuple, int] = {}
-        for xi, yi, ei in zip(xs, ys, done[f"param:{extra}"], strict=True):
-            k = seen.get((xi, yi), 0)
-            seen[(xi, yi)] = k + 1
-            above = k == 0  # further trials at the same point: their labels to the right, one under another
+        for xi, yi, ei, k in zip(xs, ys, done[f"param:{extra}"], repeat, strict=True):
+            above = k == 0  # a further trial at the same point: its label to the right of its marker
             left.annotate(
                 f"+{int(ei)}",
                 (xi, yi),
-                xytext=(0, 4) if above else (5, 3 - 7 * (k - 1)),
+                xytext=(0, 4) if above else (5, -3),
                 textcoords="offset points",
                 ha="center" if above else "left",
                 va="bottom" if above else "top",
@@ -235,7 +234,8 @@ def trials(
             if has_extra
             else ""
         )
-        + f". The objective is the best validation {METRICS.get(metric, (metric,))[0]} of {how}, as the sweep "
+        + ". Trials at the same settings are drawn side by side."
+        + f" The objective is the best validation {METRICS.get(metric, (metric,))[0]} of {how}, as the sweep "
         "recorded it: no interval. The sampler varied the total budget with the parameters, so a higher objective "
         "may reflect more epochs rather than a better τ_max or phase split.",
     )
