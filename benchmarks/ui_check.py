@@ -23,7 +23,10 @@ def show_columns(page, names: list[str]) -> None:  # noqa: ANN001
     for name in names:
         page.get_by_placeholder("Search columns").fill(name)
         page.wait_for_timeout(800)
-        page.get_by_text(name, exact=True).first.click()
+        hits = page.get_by_text(name, exact=True)  # the highlighted match inside each row that contains the name
+        rows = [hits.nth(i) for i in range(hits.count())]
+        exact = [h for h in rows if h.evaluate("e => e.closest('div[class]').innerText.trim()") == name]
+        (exact or rows)[0].click()
         page.wait_for_timeout(800)
     page.keyboard.press("Escape")
 
@@ -31,7 +34,7 @@ def show_columns(page, names: list[str]) -> None:  # noqa: ANN001
 def main(url: str, out: str, metrics: list[str]) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1600, "height": 900})
+        page = browser.new_page(viewport={"width": 1600, "height": 1150})
         page.goto(url)
         page.wait_for_timeout(6000)
         close = page.locator("button[aria-label*='close' i]")
