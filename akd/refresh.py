@@ -11,7 +11,6 @@ Each file is replaced whole; ``nox -s analysis`` runs this before the notebooks.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -19,7 +18,8 @@ import pandas as pd
 
 from akd.errors import AkdError
 from akd.hashing import atomic_write
-from akd.results import budget_line, compare, method_epochs, verdict_block, with_verdicts
+from akd.records_checks import read_runs, read_summary
+from akd.results import REFERENCE, budget_line, compare, method_epochs, verdict_block, with_verdicts
 from akd.task_table import verdict_block as tasks_verdict_block
 
 
@@ -32,25 +32,28 @@ def _after_table(md: str, block: list[str]) -> str:
 
 
 def refresh_folder(folder: Path) -> list[Path]:
-    """Rewrite ``folder``'s summary.md verdicts (and summary.csv's columns); returns the files rewritten."""
+    """Rewrite ``folder``'s summary.md verdicts (and summary.csv's columns); returns the files rewritten.
+
+    Both texts are built before either file is written, from a ``runs.csv`` read with the data
+    layer's checks (a repeated seed or a missing value is refused, not silently folded in).
+    """
     md, runs = folder / "summary.md", folder / "runs.csv"
     if not (md.exists() and runs.exists()):
         return []
-    rows = pd.read_csv(runs).to_dict("records")
-    summary = folder / "summary.json"
-    if not summary.exists():  # the table across a several-task benchmark's tasks: its tasks' configs
+    record = read_summary(folder / "summary.json")
+    metric, config = record.get("metrics", {}).get("reported", "acc"), record.get("config", {})
+    rows = read_runs(runs, metric).to_dict("records")
+    if not record:  # the table across a several-task benchmark's tasks: its tasks' configs
         tasks = list(dict.fromkeys(r["task"] for r in rows))
-        configs = [folder / t / "summary.json" for t in tasks if (folder / t / "summary.json").exists()]
-        epochs = method_epochs(json.loads(configs[0].read_text()).get("config", {})) if configs else {}
+        configs = [read_summary(folder / t / "summary.json") for t in tasks]
+        epochs = next((method_epochs(c["config"]) for c in configs if "config" in c), {})
         atomic_write(md, _after_table(md.read_text(), tasks_verdict_block(rows, tasks, epochs)))
         return [md]
-    record = json.loads(summary.read_text())
-    metric, config = record.get("metrics", {}).get("reported", "acc"), record.get("config", {})
-    annealing = config.get("annealing", {})
-    phases = annealing.get("phase1_epochs", 0) + annealing.get("phase2_epochs", 0)
-    budget, epochs = budget_line(phases, config["student_epochs"]), method_epochs(config)
-    atomic_write(md, _after_table(md.read_text(), verdict_block(rows, metric, budget, epochs)))
+    epochs = method_epochs(config)
+    budget = budget_line(epochs[REFERENCE], config["student_epochs"])
+    text = _after_table(md.read_text(), verdict_block(rows, metric, budget, epochs))
     table = with_verdicts(pd.read_csv(folder / "summary.csv"), compare(rows, metric), epochs)
+    atomic_write(md, text)
     atomic_write(folder / "summary.csv", table.to_csv(index=False, float_format="%.4f"))
     return [md, folder / "summary.csv"]
 

@@ -119,11 +119,6 @@ def sign_flip_floor(d: np.ndarray) -> float:
     return min(1.0, 2.0 / 2 ** int(np.count_nonzero(d)))
 
 
-def untied_seeds_for(alpha: float = ALPHA) -> int:
-    """The fewest untied seeds at which the sign-flip test can reach p < alpha (6 at 0.05)."""
-    return next(n for n in range(1, 64) if 2 / 2**n < alpha)
-
-
 def bootstrap_interval(d: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """BCa bootstrap interval of the mean of ``d``, only where it is valid (n >= ``BOOTSTRAP_MIN_N``)."""
     if len(d) < BOOTSTRAP_MIN_N:

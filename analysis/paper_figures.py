@@ -130,7 +130,8 @@ for folder in sweeps:
             )
     elif (folder / "trials.csv").exists():
         trials = pd.read_csv(folder / "trials.csv")
-        if {"param:annealing.tau_max", "param:annealing.phase1_epochs"} <= set(trials.columns):
+        complete = "state" in trials and (trials["state"] == "COMPLETE").any()  # a sweep whose trials all failed: none
+        if complete and {"param:annealing.tau_max", "param:annealing.phase1_epochs"} <= set(trials.columns):
             show(
                 figures_sweep.trials(trials, f"{benchmark} / {variant}: {space} sweep", style),
                 f"sweep_{benchmark}_{variant}_{space}_trials",

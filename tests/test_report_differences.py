@@ -82,3 +82,25 @@ def test_markdown_and_latex_carry_the_lines():
     assert "unequal epoch budgets" in tex and "test set" not in tex  # only the marks that occur are explained
     assert "t interval" in tex[: tex.index(r"\toprule")] and "Holm" in tex[: tex.index(r"\toprule")]
     assert tex.index(r"\toprule") < tex.index(r"\midrule") < tex.index(r"\bottomrule")
+
+
+def test_seeds_better_counts_wins_as_the_summaries_do():
+    """A tie is not a win: (0, +0.64, +0.43) is better on 2 of 3 seeds, in the table and in the summary."""
+    rows = []
+    for seed, (a, k) in enumerate([(75.0, 75.0), (75.64, 75.0), (75.43, 75.0)]):
+        for run, value in (("annealing", a), ("takd", k)):
+            rows.append(
+                {
+                    "benchmark": "g",
+                    "variant": "cpu",
+                    "dataset": "g",
+                    "run": run,
+                    "seed": seed,
+                    "metric": "acc",
+                    "test_acc": value,
+                    "epochs": 4.0,
+                    "selection": "val",
+                }
+            )
+    frame = table(comparisons(pd.DataFrame(rows)))
+    assert "| 2 of 3 |" in to_markdown(frame, "x")

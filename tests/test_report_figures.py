@@ -268,6 +268,8 @@ def test_trials_are_points_with_their_phase_two_length_not_a_contour():
     assert sorted(t.get_text() for t in left.texts) == ["+1", "+10", "+6", "+9"]
     assert [float(o[0]) for o in right.collections[0].get_offsets()] == [10, 17, 25, 26]  # total epochs
     assert "single seed" in caption(fig)
+    with pytest.raises(ValueError, match="no completed trial"):
+        figures_sweep.trials(_trials().assign(state="FAIL"), "s")
 
 
 def _bands_and_intervals(fig: plt.Figure) -> list:

@@ -96,3 +96,19 @@ def test_refreshing_the_committed_summaries_changes_nothing(tmp_path):
     for md in sorted(copy.glob("**/summary.*")):
         original = RESULTS / md.relative_to(copy)
         assert md.read_text() == original.read_text(), f"{original} is stale: run python -m akd.refresh"
+
+
+def test_refresh_refuses_a_repeated_seed_and_writes_nothing(tmp_path):
+    import shutil
+
+    from akd.errors import AkdError
+
+    folder = tmp_path / "results" / "fashion_mnist" / "cpu"
+    shutil.copytree(RESULTS / "fashion_mnist" / "cpu", folder, ignore=shutil.ignore_patterns("sweep-*"))
+    runs = folder / "runs.csv"
+    lines = runs.read_text().splitlines()
+    runs.write_text("\n".join([*lines, lines[-1]]) + "\n")  # the last seed again: would be counted twice
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    with pytest.raises(AkdError, match="repeats run"):
+        refresh(tmp_path / "results")
+    assert before == {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}

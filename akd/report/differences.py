@@ -99,6 +99,7 @@ def table(pairs: list[tuple[dict, Paired]]) -> pd.DataFrame:
                 "p_sign_flip": p.p_sign_flip,
                 "p_sign_flip_floor": p.p_min,
                 "prob_improvement": p.prob_improvement,
+                "wins": p.wins,
                 "seeds_needed": p.needed.n,
                 "seeds_needed_low": p.needed.low,
                 "seeds_needed_high": p.needed.high,
@@ -175,8 +176,8 @@ def _unit(metric: str) -> str:
 
 
 def _wins(r: dict) -> str:
-    """The seeds on which Annealing-KD was ahead (ties half), of n: P(improvement) x n, said as a count."""
-    return f"{r['prob_improvement'] * r['n']:g} of {r['n']}"
+    """The seeds on which Annealing-KD was ahead (a tie is not a win), as the summaries count them."""
+    return f"{r['wins']} of {r['n']}"
 
 
 def _short(r: dict) -> str:

@@ -182,7 +182,6 @@ def budget(runs: pd.DataFrame, benchmark: str, dataset: str, style: Style = DEFA
     ax.set_ylabel(metric_label(metric))
     where = benchmark + (f" / {dataset}" if dataset != benchmark else "")
     ax.set_title(where)
-    handles, _ = ax.get_legend_handles_labels()
     handles = [
         Line2D([], [], marker=MARKERS[m], color=COLORS[m], ls="none", ms=4, label=LABELS[m]) for m in methods
     ] + interval_handles(n)
@@ -276,7 +275,7 @@ def forest(pairs: list[tuple[dict, Paired]], style: Style = DEFAULT, runs: pd.Da
             if "unequal" in flags:
                 mark += "†"
                 marks["unequal"] = True
-            if "test" in flags:
+            if "test set" in flags:
                 mark += "‡"
                 marks["test"] = True
             labels.append(_row_label(info) + (f" {mark}" if mark else ""))

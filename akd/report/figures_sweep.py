@@ -180,6 +180,8 @@ def trials(
 ) -> plt.Figure:
     """Each complete trial at (x, y) coloured by its objective, ``extra`` written beside it; objective vs total."""
     done = trials[trials["state"] == "COMPLETE"].copy()
+    if done.empty:
+        raise ValueError(f"{title}: no completed trial to draw")
     metric, how = _objective_words(trials)
     fig, (left, right) = style.subplots("two", ncols=2, height=style.width("two") * 0.36)
     has_extra = f"param:{extra}" in done

@@ -49,7 +49,6 @@ class Task:
     apart: bool = False  # below a rule, outside the score (the GLUE test server)
 
 
-Column = Task  # the former name (tasks were columns)
 
 
 def _values(runs: pd.DataFrame, t: Task, method: str) -> pd.DataFrame:
@@ -294,18 +293,6 @@ def to_latex(long: pd.DataFrame, what: str, label: str) -> str:
     g = grid(long)
     align = ("ll" if g.header[1] == "" else "l") + "r" * sum(1 for h in g.header[1:] if h)
     return latex.table(g.header, g.rows, caption(long, what), label, align, g.notes, g.rules)
-
-
-def booktabs(body: pd.DataFrame, caption: str, label: str, column_format: str) -> str:
-    """A frame of LaTeX cells as a floating booktabs ``table``, without its index (used by differences).
-
-    Caption and cells are written as they are: the caller escapes them (:func:`akd.report.latex.escape`).
-    :func:`akd.report.latex.table` escapes plain text itself and picks ``table*`` where it is wider
-    than a column.
-    """
-    return body.style.hide(axis="index").to_latex(
-        hrules=True, caption=caption, label=label, position="t", position_float="centering", column_format=column_format
-    )
 
 
 # ---------------------------------------------------------------------------------------- fidelity
