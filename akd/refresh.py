@@ -51,8 +51,9 @@ def refresh_folder(folder: Path) -> list[Path]:
         return [md]
     epochs = method_epochs(config)
     budget = budget_line(epochs[REFERENCE], config["student_epochs"])
-    text = _after_table(md.read_text(), verdict_block(rows, metric, budget, epochs))
-    table = with_verdicts(pd.read_csv(folder / "summary.csv"), compare(rows, metric), epochs)
+    pairs = compare(rows, metric)  # once, for both files
+    text = _after_table(md.read_text(), verdict_block(rows, metric, budget, epochs, pairs))
+    table = with_verdicts(pd.read_csv(folder / "summary.csv"), pairs, epochs)
     atomic_write(md, text)
     atomic_write(folder / "summary.csv", table.to_csv(index=False, float_format="%.4f"))
     return [md, folder / "summary.csv"]

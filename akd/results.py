@@ -98,12 +98,17 @@ def budget_note(epochs: dict[str, float], other: str) -> str:
 
 
 def verdict(
-    rows: list[dict[str, Any]], metric: str, unit: str = "points", epochs: dict[str, float] | None = None
+    rows: list[dict[str, Any]],
+    metric: str,
+    unit: str = "points",
+    epochs: dict[str, float] | None = None,
+    pairs: dict[str, Paired] | None = None,
 ) -> list[str]:
-    """One sentence per comparison of :func:`compare`: the numbers and the verdict (with its budgets)."""
+    """One sentence per comparison of :func:`compare` (or ``pairs``, already computed): numbers, verdict, budgets."""
+    pairs = compare(rows, metric) if pairs is None else pairs
     return [
         p.sentence("Annealing-KD", LABELS[name], unit, note=budget_note(epochs or {}, name))
-        for name, p in compare(rows, metric).items()
+        for name, p in pairs.items()
     ]
 
 
@@ -117,10 +122,14 @@ def budget_line(annealing_epochs: float, student_epochs: float) -> list[str]:
 
 
 def verdict_block(
-    rows: list[dict[str, Any]], metric: str, budget: list[str], epochs: dict[str, float] | None = None
+    rows: list[dict[str, Any]],
+    metric: str,
+    budget: list[str],
+    epochs: dict[str, float] | None = None,
+    pairs: dict[str, Paired] | None = None,
 ) -> list[str]:
     """What follows a summary's table: the paired comparisons and the epoch budgets."""
-    lines = verdict(rows, metric, epochs=epochs)
+    lines = verdict(rows, metric, epochs=epochs, pairs=pairs)
     return ["", VERDICTS, "", *[f"- {line}" for line in lines], "", *budget] if lines else []
 
 

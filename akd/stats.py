@@ -364,6 +364,7 @@ def family(
     adjusted = holm([pairs[name].p_value for name in testable])
     k = len(testable)
     for name, p_adj in zip(testable, adjusted, strict=True):
-        needed = seeds_needed_in_family(np.array(pairs[name].diffs), k)
+        # a family of one keeps paired()'s seeds-needed (already at alpha); a larger one needs alpha / k
+        needed = seeds_needed_in_family(np.array(pairs[name].diffs), k) if k > 1 else pairs[name].needed
         pairs[name] = replace(pairs[name], p_adjusted=p_adj, family_size=k, needed=needed)
     return pairs

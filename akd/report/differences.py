@@ -15,11 +15,10 @@ import math
 import pandas as pd
 
 from akd.report import latex
-from akd.results import LABELS, budget_note
+from akd.results import COMPARED, LABELS, REFERENCE, budget_note
 from akd.stats import Paired, family, fmt_signed, interval_label
 
-REFERENCE = "annealing"
-BASELINES = ("nokd", "kd", "takd")
+BASELINES = COMPARED  # the same methods, in the same order, as every summary
 GROUP = ["benchmark", "variant", "dataset"]
 
 
