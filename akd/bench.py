@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from akd.cache import default_cache_dir
-from akd.config import BenchConfig, flatten
+from akd.config import BenchConfig
 from akd.engine import predict
 from akd.errors import AkdError
 from akd.executors import Executor, InProcess
@@ -23,6 +23,7 @@ from akd.hashing import atomic_write, content_key
 from akd.jobs import JobRunner, cache_for, init_model, role_of, run_tags, runtime_for
 from akd.plan import Run, build_plan, estimate_seconds, format_plan
 from akd.results import other_data_label, summarize, to_markdown, write_summary
+from akd.settings import flatten
 from akd.store import ModelStore, check_fits, load_checkpoint
 from akd.task_table import tasks_markdown, write_tasks_summary
 from akd.tasks.base import Task, load_task

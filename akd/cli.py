@@ -193,7 +193,9 @@ def _ui(args: argparse.Namespace) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from akd.config import MACHINE_SETTINGS, flatten, load_benchmark, nest, parse_overrides
+    from akd.benchfile import load_benchmark
+    from akd.config import MACHINE_SETTINGS
+    from akd.settings import flatten, nest, parse_overrides
     from akd.store import recipe_key
 
     overrides = parse_overrides(args.overrides)
@@ -241,8 +243,8 @@ def _config(args: argparse.Namespace):
 
 
 def _list() -> None:
+    from akd.benchfile import list_benchmarks, read_benchmark_file
     from akd.catalog import IMAGE_MODELS, METHODS, TASKS, TEXT_MODELS
-    from akd.config import list_benchmarks, read_benchmark_file
 
     for name in list_benchmarks():
         try:

@@ -1,23 +1,21 @@
 """Run configuration: every default in one documented place, profiles as small overrides.
 
 A benchmark file (``benchmarks/<name>.toml``) names a dataset and, per profile, only what differs
-from the defaults below. :func:`load_benchmark` merges defaults <- ``[defaults]`` <- ``[profiles.P]``
-<- command-line ``--set key=value`` overrides, then validates the result.
+from the defaults below (:mod:`akd.benchfile` reads it). A method's own settings are not here: its
+spec declares them (:mod:`akd.methods`) and ``cfg.<method>`` holds them (:meth:`BenchConfig.section`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from akd.errors import AkdError
+from akd.registry import METHODS
+from akd.settings import apply
 
-BENCHMARK_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
 # Where and how a run executes, not what it computes (at most the last bits change): changing these
 # does not make a new variant of a profile's results.
 MACHINE_SETTINGS = (
@@ -79,32 +77,6 @@ class OptimConfig:
     clip_grad_norm: float = 0.0  # clip gradients to this global L2 norm; 0 = no clipping
     batch_size: int = 128
     eval_batch_size: int = 256
-
-
-@dataclass
-class KDConfig:
-    """Hinton KD: ``w_kd * T^2 * KL(p_t || p_s) + w_ce * CE``."""
-
-    temperature: float = 4.0
-    w_kd: float = 0.9
-    w_ce: float = 0.1
-
-
-@dataclass
-class TAKDConfig:
-    """Teacher -> TA (``takd.ta.*``) and TA -> student (``takd.student.*``), each by Hinton KD."""
-
-    ta: KDConfig = field(default_factory=KDConfig)
-    student: KDConfig = field(default_factory=KDConfig)
-
-
-@dataclass
-class AnnealingConfig:
-    tau_max: int = 10
-    phase1_epochs: int = 200
-    phase2_epochs: int = 200
-    mse_reduction: str = "mean"  # "mean" (official code) or "sum" (paper: sum over classes)
-    phase1_loss: str = "mse"  # "mse" (the paper) or "kl": KL to the teacher softened by the annealed T (ablation)
 
 
 @dataclass
@@ -173,6 +145,9 @@ class BenchConfig:
     ta_checkpoint: str = ""  # load this instead of training TAKD's teacher assistant
     seeds: list[int] = field(default_factory=lambda: [0])
     methods: list[str] = field(default_factory=lambda: ["nokd", "kd", "takd", "annealing"])
+    # the paired comparisons summaries judge (Holm within them): "annealing" = Annealing-KD minus each
+    # other method run; "dkd: kd, nokd" = DKD minus those; "all-pairs" = every pair, in `methods` order
+    compare: str = "annealing"
     tasks: list[str] = field(default_factory=list)  # datasets run one after another; [] = data.dataset alone
     device: str = "auto"
     threads: int = 0  # 0 = torch's default
@@ -183,16 +158,40 @@ class BenchConfig:
     submission: bool = False  # GLUE: also write the GLUE server's prediction files for each method and seed
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    kd: KDConfig = field(default_factory=KDConfig)
-    takd: TAKDConfig = field(default_factory=TAKDConfig)
-    annealing: AnnealingConfig = field(default_factory=AnnealingConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     task: TaskDecl = field(default_factory=TaskDecl)  # a dataset of your own (data.dataset = "user")
+    # each method's own settings (its spec's dataclass), read as cfg.<method>; see section()
+    _methods: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def section(self, method: str) -> Any:
+        """The settings of a registered method that declares some (created with its defaults), else None."""
+        if method in self._methods:
+            return self._methods[method]
+        settings = getattr(METHODS.get(method), "settings", None) if method in METHODS else None
+        if settings is None:
+            return None
+        self._methods[method] = settings()
+        return self._methods[method]
+
+    def section_names(self) -> list[str]:
+        return [m for m in METHODS.names() if getattr(METHODS.get(m), "settings", None) is not None]
+
+    def __getattr__(self, name: str) -> Any:  # cfg.kd, cfg.annealing, cfg.<a plug-in's method>
+        if name.startswith("_"):
+            raise AttributeError(name)
+        found = self.section(name)
+        if found is None:
+            raise AttributeError(f"BenchConfig has no setting or method settings {name!r}")
+        return found
 
     def arch(self, role: str) -> str:
         """The model name of a role: ``teacher``, ``ta`` or ``student``."""
         return {"teacher": self.teacher, "ta": self.ta, "student": self.student}[role]
+
+    def comparison_pairs(self) -> list[tuple[str, str]]:
+        """The (A, B) pairs judged as "A minus B", from ``compare`` over the methods run."""
+        return comparison_pairs(self.compare, self.methods)
 
     def checkpoint(self, role: str) -> str:
         """The checkpoint the user named for ``role`` (teacher or ta), or ""."""
@@ -209,103 +208,47 @@ class BenchConfig:
         return folder / self.data.dataset if self.tasks else folder
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every setting, each method's under its name: those of the methods run, and any other changed."""
+        out = asdict(self)
+        sections = out.pop("_methods")
+        for method in self.methods:
+            if self.section(method) is not None:
+                sections[method] = asdict(self.section(method))
+        for method, values in list(sections.items()):
+            if method not in self.methods and values == asdict(type(self._methods[method])()):
+                del sections[method]
+        return out | {m: sections[m] for m in sorted(sections)}
 
 
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = value
-    return out
+ALL_PAIRS = "all-pairs"
+
+
+def parse_compare(spec: str) -> tuple[str, list[str]]:
+    """``"annealing"`` -> ("annealing", []) (every other method); ``"dkd: kd, nokd"`` -> ("dkd", ["kd", "nokd"])."""
+    reference, _, rest = spec.partition(":")
+    return reference.strip(), [b.strip() for b in rest.split(",") if b.strip()]
+
+
+def comparison_pairs(spec: str, methods: list[str]) -> list[tuple[str, str]]:
+    """The pairs a ``compare`` setting asks for among ``methods`` (those not run are left out)."""
+    if spec.strip() == ALL_PAIRS:
+        return [(a, b) for i, a in enumerate(methods) for b in methods[i + 1 :]]
+    reference, baselines = parse_compare(spec)
+    if reference not in methods:
+        return []
+    return [(reference, b) for b in baselines or methods if b != reference and b in methods]
+
+
+def config_from_dict(values: dict[str, Any]) -> BenchConfig:
+    """A config rebuilt from :meth:`BenchConfig.to_dict` (a stored ``summary.json``), not validated."""
+    rest = {k: v for k, v in values.items() if k not in FIXED}
+    cfg = BenchConfig(benchmark=values.get("benchmark", "custom"), profile=values.get("profile", "custom"))
+    apply(cfg, rest, fixed=FIXED)
+    return cfg
 
 
 # Set by the benchmark file's name and --profile; a profile or --set cannot move results elsewhere.
 FIXED = ("benchmark", "profile")
-
-
-def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
-    """Set fields of a (nested) dataclass from a dict, rejecting unknown keys and wrong types."""
-    fields = {f.name: f for f in dataclasses.fields(obj)}
-    for key, value in values.items():
-        if key not in fields:
-            raise AkdError(f"unknown setting '{where}{key}'; known: {', '.join(fields)}")
-        if not where and key in FIXED:
-            raise AkdError(f"setting {key} cannot be changed: it is the benchmark file's name and --profile")
-        current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
-            if not isinstance(value, dict):
-                raise AkdError(f"setting {where}{key} must be a table")
-            _apply(current, value, f"{where}{key}.")
-        else:
-            if isinstance(current, list) and not current:  # an empty default: the annotation gives the type
-                current = [0.0] if "float" in str(fields[key].type) else [""]
-            setattr(obj, key, _coerce(value, current, f"{where}{key}"))
-
-
-def _coerce(value: Any, current: Any, name: str) -> Any:
-    """``value`` (from TOML or a ``--set`` string) as the type of the default ``current``.
-
-    Strict: a bool is not a number, a number is not a bool or a string, and a float must be finite
-    (a NaN or infinite learning rate, temperature or size trains nonsense with exit code 0).
-    """
-    kind = type(current).__name__
-    if isinstance(current, list):
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list):
-            raise AkdError(f"setting {name}={value!r} is not a valid list")
-        prototype = current[0] if current else ""
-        return [_coerce(v.strip() if isinstance(v, str) else v, prototype, name) for v in items]
-    try:
-        if isinstance(current, bool):
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
-                return value.lower() in ("true", "1")
-            raise ValueError(value)
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValueError(value)
-        if isinstance(current, str):
-            if not isinstance(value, str):
-                raise ValueError(value)
-            return value
-        if isinstance(current, int):
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise AkdError(f"setting {name}={value!r} is not a valid {kind}") from None
-    if not math.isfinite(number):
-        raise AkdError(f"setting {name}={value!r} must be a finite number")
-    return number
-
-
-def nest(flat: dict[str, Any], into: dict[str, Any] | None = None, replace: bool = True) -> dict[str, Any]:
-    """``{"annealing.tau_max": 5}`` -> ``{"annealing": {"tau_max": 5}}``, merged into ``into``.
-
-    With ``replace=False`` a value already in ``into`` is kept (an explicit ``--set`` wins).
-    """
-    nested = {} if into is None else into
-    for key, value in flat.items():
-        node = nested
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        if replace or leaf not in node:
-            node[leaf] = value
-    return nested
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """``["annealing.tau_max=5", "seeds=1,2"]`` -> nested dict."""
-    for pair in pairs:
-        if "=" not in pair:
-            raise AkdError(f"--set expects key=value, got {pair!r}")
-    return nest({key: value.strip() for key, value in (pair.split("=", 1) for pair in pairs)})
 
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
@@ -319,55 +262,3 @@ def safe_name(value: str, what: str) -> str:
             "letter or digit (it names a folder)"
         )
     return value
-
-
-def list_benchmarks() -> list[str]:
-    return sorted(p.stem for p in BENCHMARK_DIR.glob("*.toml"))
-
-
-def benchmark_path(name: str) -> Path:
-    """``benchmarks/NAME.toml``, or the file itself when ``name`` is a path ending in ``.toml``."""
-    if name.endswith(".toml"):
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise AkdError(f"benchmark file {path} does not exist")
-        safe_name(path.stem, "benchmark file name")  # it names the results folder
-        return path
-    safe_name(name, "benchmark")
-    path = BENCHMARK_DIR / f"{name}.toml"
-    if not path.exists():
-        raise AkdError(
-            f"unknown benchmark {name!r}; choose one of: {', '.join(list_benchmarks())}, or give a path to a .toml file"
-        )
-    return path
-
-
-def read_benchmark_file(name: str) -> dict[str, Any]:
-    path = benchmark_path(name)
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise AkdError(f"benchmark file {path} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise AkdError(f"cannot read benchmark file {path}: {exc.strerror}") from None
-
-
-def load_benchmark(name: str, profile: str, overrides: dict[str, Any] | None = None) -> BenchConfig:
-    from akd.validation import validate
-
-    spec = read_benchmark_file(name)
-    path = benchmark_path(name)
-    profiles = spec.get("profiles", {})
-    if not isinstance(profiles, dict) or profile not in profiles or not isinstance(profiles[profile], dict):
-        raise AkdError(f"benchmark {name!r} has no profile {profile!r}; choose one of: {', '.join(profiles)}")
-    cfg = BenchConfig(benchmark=path.stem, profile=safe_name(profile, "profile"))
-    if "task" in spec:  # a dataset of the user's own: its folder is relative to the file
-        _apply(cfg, {"task": spec["task"], "data": {"dataset": "user"}}, "")
-        if cfg.task.folder and not Path(cfg.task.folder).expanduser().is_absolute():
-            cfg.task.folder = str((path.parent / cfg.task.folder).resolve())
-    _apply(cfg, spec.get("defaults", {}), "")
-    _apply(cfg, {k: v for k, v in profiles[profile].items() if k not in ("about", "sweeps")}, "")
-    _apply(cfg, overrides or {}, "")
-    validate(cfg)
-    return cfg

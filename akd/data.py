@@ -25,7 +25,7 @@ from akd.config import DataConfig
 from akd.errors import AkdError
 from akd.hashing import derive_seed
 from akd.readers import Split, read_cifar, read_idx
-from akd.tasks.base import check_sizes
+from akd.splits import check_sizes, hold_out
 
 # Per-channel mean/std on the 0..1 scale.
 STATS = {
@@ -165,16 +165,7 @@ def assemble(
     ``stats`` are the per-channel mean and std on the 0..1 scale.
     """
     check_sizes(cfg, len(train_full), len(test))
-    n = len(train_full)
-    gen = torch.Generator().manual_seed(cfg.split_seed)
-    order = torch.randperm(n, generator=gen)
-    n_val = cfg.val_count(n)  # 0 under the official protocol: select on the test set itself
-    val_idx, train_idx = order[:n_val], order[n_val:]
-    if cfg.train_subset:
-        train_idx = train_idx[: cfg.train_subset]
-    if cfg.val_subset:
-        val_idx = val_idx[: cfg.val_subset]
-    train_idx, val_idx = train_idx.sort().values, val_idx.sort().values
+    train_idx, val_idx = hold_out(cfg, len(train_full))
     train = Split(train_full.images[train_idx], train_full.labels[train_idx])
     val = Split(train_full.images[val_idx], train_full.labels[val_idx])
     if cfg.test_subset:

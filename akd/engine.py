@@ -69,6 +69,7 @@ def train_epoch(
     """
     if source is not None:
         source.start_epoch(epoch)
+    objective.start_epoch(epoch)
     batch_size = recipe.cfg.batch_size
     step = epoch * recipe.steps_per_epoch
     loss_sum, seen = None, 0
@@ -77,6 +78,7 @@ def train_epoch(
         x = rt.layout(x)
         teacher_logits = source.batch(idx, x) if source is not None else None
         recipe.begin(step)
+        objective.start_step(step)
         with rt.autocast():
             logits = forward(x).float()
             loss = objective.loss(logits, teacher_logits, y, epoch)
@@ -127,30 +129,54 @@ def snapshot(model: nn.Module) -> State:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def train_stage(
-    stage: Stage,
-    model: nn.Module,
-    source: FrozenLogits | None,
-    task: Task,
-    optim_cfg: OptimConfig,
-    seed: int,
-    rt: Runtime,
-    on_epoch: Callable[[dict[str, float]], None] | None = None,
-    desc: str = "",
-    resume: dict[str, Any] | None = None,
-    on_state: Callable[[int, Callable[[], dict[str, Any]]], None] | None = None,
-) -> StageResult:
-    """Train ``model`` for the stage's epochs; leave it holding the epoch selected on validation.
+@dataclass
+class StageJob:
+    """What :func:`train_stage` trains: a stage, its model, its teacher's outputs, data, recipe and hooks.
 
     ``resume``: a state saved by an earlier process (see ``on_state``); training continues at its
     next epoch exactly as if it had never stopped. ``on_state`` is called after every epoch, before
     ``on_epoch`` (a checkpoint before the epoch is logged), with the epochs done and a function
-    returning the complete training state (the caller decides whether to save it).
+    returning the complete training state (the caller decides whether to save it). ``on_epoch``
+    gets each epoch's record (it may raise: a pruned trial).
     """
+
+    stage: Stage
+    model: nn.Module
+    source: FrozenLogits | None
+    task: Task
+    optim: OptimConfig
+    seed: int
+    rt: Runtime
+    on_epoch: Callable[[dict[str, float]], None] | None = None
+    desc: str = ""
+    resume: dict[str, Any] | None = None
+    on_state: Callable[[int, Callable[[], dict[str, Any]]], None] | None = None
+
+
+def train_stage(job: StageJob) -> StageResult:
+    """Train ``job.model`` for the stage's epochs; leave it holding the epoch selected on validation.
+
+    The stage's objective is trained as a copy (a stateful one's parameters start as the method
+    built them on every attempt); its parameters join the stage's optimiser and its state the
+    checkpoints.
+    """
+    stage, model, source, task, optim_cfg, seed, rt = (
+        job.stage,
+        job.model,
+        job.source,
+        job.task,
+        job.optim,
+        job.seed,
+        job.rt,
+    )
+    desc, resume, on_state, on_epoch = job.desc, job.resume, job.on_state, job.on_epoch
     start = time.perf_counter()
     rt.place(model)
     forward = rt.forward_fn(model)
-    recipe = Recipe(optim_cfg, model, stage.epochs, task.steps_per_epoch(optim_cfg.batch_size))
+    objective = copy.deepcopy(stage.objective)
+    objective.setup(task.num_outputs, rt.device)
+    steps = task.steps_per_epoch(optim_cfg.batch_size)
+    recipe = Recipe(optim_cfg, model, stage.epochs, steps, objective.parameters(), objective.lr_scale)
     key = task.selection_metric
     best_state, best_epoch, best_val = snapshot(model), -1, {key: -math.inf}
     history: list[dict[str, float]] = []
@@ -159,6 +185,7 @@ def train_stage(
     if resume is not None:
         model.load_state_dict(resume["model"])
         recipe.optimizer.load_state_dict(resume["optimizer"])
+        objective.load_state_dict(resume.get("objective", {}))
         best_state, best_epoch, best_val = resume["best_state"], resume["best_epoch"], resume["best_val"]
         history, val, first, before = resume["history"], resume["val"], resume["epoch"], resume["seconds"]
         set_rng_state(resume["rng"])
@@ -168,6 +195,7 @@ def train_stage(
             "epoch": epoch,
             "model": snapshot(model),
             "optimizer": copy.deepcopy(recipe.optimizer.state_dict()),
+            "objective": copy.deepcopy(objective.state_dict()),
             "best_state": best_state,
             "best_epoch": best_epoch,
             "best_val": dict(best_val),
@@ -191,7 +219,7 @@ def train_stage(
         for epoch in bar:
             lr = recipe.lr_at(epoch * recipe.steps_per_epoch)
             model.train()
-            train_loss, train_metrics = train_epoch(forward, recipe, stage.objective, source, task, seed, epoch, rt)
+            train_loss, train_metrics = train_epoch(forward, recipe, objective, source, task, seed, epoch, rt)
             if not math.isfinite(train_loss):  # every later number would be chance accuracy
                 raise AkdError(
                     f"{desc or stage.name}: training diverged (loss {train_loss} in epoch {epoch}); "
@@ -206,7 +234,7 @@ def train_stage(
                 **{f"train_{k}": v for k, v in train_metrics.items()},
                 **{f"val_{k}": v for k, v in val.items()},
                 "lr": lr,
-                **stage.objective.epoch_metrics(epoch),
+                **objective.epoch_metrics(epoch),
             }
             history.append(record)
             bar.set_postfix(loss=f"{train_loss:.3f}", val=f"{val[key]:.2f}")

@@ -53,7 +53,7 @@ def spec_of(runner: JobRunner, plugins: tuple[str, ...], threads: int | None = N
 _WORKER: dict[str, Any] = {}  # per worker process: its data ("data") and its runner ("runner"), made once
 
 
-def _loaded(cfg: Any, plugins: tuple[str, ...], device: str | None) -> tuple[Any, Any]:
+def loaded(cfg: Any, plugins: tuple[str, ...], device: str | None) -> tuple[Any, Any]:
     """This process's runtime and data for ``cfg`` on ``device``: plug-ins imported, data read, once."""
     from akd.hashing import content_key
     from akd.jobs import runtime_for
@@ -89,7 +89,7 @@ def worker_runner(spec: JobSpec, device: str | None = None) -> JobRunner:
     from akd.store import ModelStore
     from akd.tracking import Tracker
 
-    rt, task = _loaded(spec.cfg, spec.plugins, device)
+    rt, task = loaded(spec.cfg, spec.plugins, device)
     token = f"{spec.store}:{spec.parent}:{device}"
     if _WORKER.get("runner", (None,))[0] != token:
         cfg = spec.cfg if device is None else replace(spec.cfg, device=device)
@@ -132,7 +132,7 @@ class InProcess(Executor):
             runner.run_job(run)
 
 
-def _finished_here(runner: JobRunner, runs: list[Run]) -> list[Run]:
+def finished_here(runner: JobRunner, runs: list[Run]) -> list[Run]:
     """Jobs already stored are only bookkept (MLflow), here; returns the others."""
     for run in runs:
         if run.stored:
@@ -201,7 +201,7 @@ class Submitit(Executor):
         return ex
 
     def run(self, runner: JobRunner, runs: list[Run]) -> None:
-        todo = _finished_here(runner, runs)
+        todo = finished_here(runner, runs)
         stages = [[r for r in todo if r.kind == kind] for kind in ("teacher", "shared", "method")]
         ex = self._executor(runner)
         spec = spec_of(runner, self.plugins)

@@ -30,14 +30,15 @@ from torch import nn
 from akd import faults
 from akd.cache import LogitCache, default_cache_dir
 from akd.checkpoint import Checkpointer, attempt_record, checkpoint_state, logged_history, set_rng_state
-from akd.config import BenchConfig, flatten
-from akd.engine import StageResult, evaluate, snapshot, stage_metrics, train_stage
+from akd.config import BenchConfig
+from akd.engine import StageJob, StageResult, evaluate, snapshot, stage_metrics, train_stage
 from akd.errors import AkdError
 from akd.fidelity import student_fidelity
 from akd.hashing import derive_seed
 from akd.plan import Run
 from akd.provenance import provenance
 from akd.runtime import Runtime, setup_runtime
+from akd.settings import flatten
 from akd.store import ModelStore, check_fits, load_checkpoint
 from akd.tasks.base import Task
 from akd.teacher import FrozenLogits, freeze
@@ -323,7 +324,9 @@ class JobRunner:
             source = FrozenLogits(
                 teacher, role, cfg.arch(role), self.task, seed, o.batch_size, self.rt, self.cache, o.eval_batch_size
             )
-        result = train_stage(stage, model, source, self.task, o, seed, self.rt, on_epoch, desc, resume, on_state)
+        result = train_stage(
+            StageJob(stage, model, source, self.task, o, seed, self.rt, on_epoch, desc, resume, on_state)
+        )
         return result, source.counts() if source is not None else {}
 
     def train_method(

@@ -99,3 +99,12 @@ def annealing_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tem
     log_p_s = F.log_softmax(student_logits / temperature, dim=1)
     log_p_t = F.log_softmax(teacher_logits / temperature, dim=1)
     return temperature * temperature * F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True)
+
+
+def standardize(logits: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Logit standardisation (Sun et al., CVPR 2024, the Z-score of its Algorithm 1): each sample's logits minus
+    their mean over classes, divided by ``eps`` + their standard deviation over classes (unbiased,
+    as the official code's ``torch.std``). Nothing is detached. Used inside a distillation term only
+    (the label term keeps the raw logits)."""
+    centred = logits - logits.mean(dim=-1, keepdim=True)
+    return centred / (eps + logits.std(dim=-1, keepdim=True))

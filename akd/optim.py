@@ -47,22 +47,36 @@ class Recipe:
     """One stage's optimiser and schedule. Per training step: :meth:`begin` (sets the rate),
     backward, :meth:`step` (clips, steps)."""
 
-    def __init__(self, cfg: OptimConfig, model: nn.Module, epochs: int, steps_per_epoch: int) -> None:
+    def __init__(
+        self,
+        cfg: OptimConfig,
+        model: nn.Module,
+        epochs: int,
+        steps_per_epoch: int,
+        extra: list[torch.nn.Parameter] | None = None,
+        extra_lr_scale: float = 1.0,
+    ) -> None:
+        """``extra``: parameters trained beside the model's (an objective's learnable temperature), in
+        groups of their own whose rate is ``extra_lr_scale`` times the schedule's."""
         self.cfg, self.epochs, self.steps_per_epoch = cfg, epochs, max(1, steps_per_epoch)
         self.total_steps = epochs * self.steps_per_epoch
         self.warmup_steps = int(cfg.warmup * self.total_steps)
-        self.params = [p for p in model.parameters() if p.requires_grad]
+        own = [p for p in model.parameters() if p.requires_grad]
+        added = [p for p in extra or [] if p.requires_grad]
+        self.params = own + added
+        groups = []
+        for params, scale in ((own, 1.0), (added, extra_lr_scale)):
+            if cfg.name == "sgd":
+                groups.append({"params": params, "weight_decay": cfg.weight_decay, "lr_scale": scale})
+            else:  # no decay on biases and normalisation weights (1-D), as HuggingFace's run_glue
+                groups.append({"params": [p for p in params if p.dim() > 1], "weight_decay": cfg.weight_decay})
+                groups.append({"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0})
+                groups[-2]["lr_scale"] = groups[-1]["lr_scale"] = scale
+        groups = [g for g in groups if g["params"]]
         if cfg.name == "sgd":
-            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                self.params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-            )
+            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
         else:
-            decay = [p for p in self.params if p.dim() > 1]
-            no_decay = [p for p in self.params if p.dim() <= 1]
-            groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-            self.optimizer = torch.optim.AdamW(
-                [g for g in groups if g["params"]], lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps
-            )
+            self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
 
     def lr_at(self, step: int) -> float:
         """The rate of the stage's 0-based training step ``step``."""
@@ -74,7 +88,7 @@ class Recipe:
     def begin(self, step: int) -> float:
         lr = self.lr_at(step)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         self.optimizer.zero_grad(set_to_none=True)
         return lr
 

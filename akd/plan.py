@@ -26,7 +26,7 @@ from akd.cache import default_cache_dir
 from akd.config import BenchConfig
 from akd.hashing import file_sha256
 from akd.losses import hard_label_loss
-from akd.methods import HardLabels, Stage, build_stages
+from akd.methods import HardLabels, Stage, build_stages, check_task
 from akd.runtime import Runtime
 from akd.store import ModelStore, recipe_key
 from akd.tasks.base import Task
@@ -154,6 +154,8 @@ def method_recipe(
 
 
 def build_plan(cfg: BenchConfig, task: Task, store: ModelStore) -> list[Run]:
+    for method in cfg.methods:  # a method without a form for this task's outputs: one line, nothing trained
+        check_task(method, cfg, task.regression)
     recipe = teacher_recipe(cfg, task)
     teacher_key = recipe_key(recipe)
     runs: list[Run] = []

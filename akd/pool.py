@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from akd.errors import AkdError
-from akd.executors import PLUGINS, Executor, JobSpec, _finished_here, _loaded, run_in_worker, spec_of, worker_runner
+from akd.executors import PLUGINS, Executor, JobSpec, finished_here, loaded, run_in_worker, spec_of, worker_runner
 from akd.plan import Run
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def _pool_job(spec: JobSpec, run: Run) -> None:
 
 
 def _pool_warm(cfg: Any, plugins: tuple[str, ...]) -> None:
-    _loaded(cfg, plugins, _SLOT.get("device"))
+    loaded(cfg, plugins, _SLOT.get("device"))
 
 
 def _pool_open(spec: JobSpec) -> None:
@@ -91,7 +91,7 @@ class LocalPool(Executor):
             self._pool.submit(_pool_warm, replace(cfg, threads=threads), self.plugins)
 
     def run(self, runner: JobRunner, runs: list[Run]) -> None:
-        todo = _finished_here(runner, runs)
+        todo = finished_here(runner, runs)
         if not todo:
             return
         if self._layout_now is None:

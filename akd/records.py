@@ -19,13 +19,15 @@ FINISHED benchmark run, or a local store that is not there (never created).
 Columns: ``benchmark``, ``variant``, ``dataset``, ``run`` (``teacher``, ``ta`` or the method),
 ``seed``, ``metric`` (the task's reported metric: ``test_<metric>`` is its number), ``git_commit``,
 ``source``, ``epochs`` (the run's epochs over all its stages: Annealing-KD's two phases) and
-``selection`` (``val``, or ``test`` under the official protocol) where the config was recorded,
+``selection`` (``val``, or ``test`` under the official protocol) and ``compare`` (the comparisons
+the benchmark declared, ``akd.config.comparison_pairs``) where the config was recorded,
 then the run's metrics as in ``runs.csv`` (``test_<m>``,
 ``test_<m>_last``, ``val_<m>_best``, ``best_epoch``, ``train_seconds``, ``test_agreement``, ...).
 """
 
 from __future__ import annotations
 
+import ast
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,26 +35,30 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from akd.config import config_from_dict
+from akd.errors import AkdError
+from akd.methods import student_epochs
 from akd.records_checks import check_store_exists, no_finished_runs, read_curves, read_runs, read_summary
+from akd.results import REFERENCE
+from akd.settings import nest
 
 KEYS = ["benchmark", "variant", "dataset", "run", "seed"]
 STUDENT_KINDS = {"teacher": "teacher", "shared": "ta", "method": None}  # None: the method tag names it
 PER_EPOCH = ("train_loss", "lr", "phase", "temperature", "scale")  # histories, not results
 
 
-def _budget(run: str, get) -> tuple[float, str]:  # noqa: ANN001
-    """(the run's epochs over all its stages, where checkpoints were selected) from its config."""
+def _budget(run: str, config: dict) -> tuple[float, str, str]:
+    """(the run's epochs over all its stages, where checkpoints were selected, the comparisons
+    declared) from its recorded config (nested, as summary.json holds it)."""
+    cfg = None
     try:
-        if run == "annealing":
-            epochs = float(get("annealing.phase1_epochs")) + float(get("annealing.phase2_epochs"))
-        else:
-            epochs = float(get({"teacher": "teacher_epochs", "ta": "ta_epochs"}.get(run, "student_epochs")))
-    except (KeyError, TypeError, ValueError):
+        cfg = config_from_dict(config)
+        roles = {"teacher": cfg.teacher_epochs, "ta": cfg.ta_epochs}
+        epochs = float(roles[run]) if run in roles else float(student_epochs(run, cfg))
+    except (AkdError, KeyError, TypeError, ValueError):
         epochs = math.nan
-    try:
-        return epochs, str(get("data.selection"))
-    except KeyError:
-        return epochs, ""
+    data = config.get("data", {})
+    return epochs, str(data.get("selection", "")), cfg.compare if cfg is not None else REFERENCE
 
 
 def _select(df: pd.DataFrame, benchmarks, variants, methods) -> pd.DataFrame:
@@ -93,8 +99,8 @@ def runs_from_results(root: str | Path = "results", benchmarks=None, variants=No
         df = read_runs(folder / "runs.csv", meta["metric"]).drop(columns=["task", "metric"], errors="ignore")
         df = df.assign(**meta)
         config = _config(folder)
-        budgets = [_budget(run, lambda key, c=config: _dotted(c, key)) for run in df["run"]]
-        df["epochs"], df["selection"] = [b[0] for b in budgets], [b[1] for b in budgets]
+        budgets = [_budget(run, config) for run in df["run"]]
+        df["epochs"], df["selection"], df["compare"] = ([b[i] for b in budgets] for i in range(3))
         frames.append(df)
     return _select(_tidy(frames), benchmarks, variants, methods)
 
@@ -103,11 +109,10 @@ def _config(folder: Path) -> dict:
     return read_summary(folder / "summary.json").get("config", {})
 
 
-def _dotted(config: dict, key: str):  # noqa: ANN202
-    value = config
-    for part in key.split("."):
-        value = value[part]  # KeyError: not recorded
-    return value
+def config_of_params(params: dict[str, str]) -> dict:
+    """A run's MLflow params (flat strings; lists as Python literals) as a nested config dict."""
+    values = {k: ast.literal_eval(v) if v.startswith("[") else v for k, v in params.items() if k != "seed"}
+    return nest(values)
 
 
 def curves_from_results(root: str | Path = "results", benchmarks=None, variants=None, methods=None) -> pd.DataFrame:
@@ -123,7 +128,9 @@ def _tidy(frames: list[pd.DataFrame]) -> pd.DataFrame:
         return pd.DataFrame(columns=[*KEYS, "metric", "git_commit", "source"])
     df = pd.concat(frames, ignore_index=True)
     df["seed"] = df["seed"].astype(int)
-    first = [*KEYS, "metric", "git_commit", "source"] + [c for c in ("epochs", "selection") if c in df.columns]
+    first = [*KEYS, "metric", "git_commit", "source"] + [
+        c for c in ("epochs", "selection", "compare") if c in df.columns
+    ]
     return df[first + [c for c in df.columns if c not in first]]
 
 
@@ -182,7 +189,7 @@ def _row(r, run: str) -> dict:  # noqa: ANN001
         "git_commit": tags.get("git_commit", ""),
         "source": r.info.run_id,
         "start_time": r.info.start_time,
-    } | dict(zip(("epochs", "selection"), _budget(run, r.data.params.__getitem__), strict=True))
+    } | dict(zip(("epochs", "selection", "compare"), _budget(run, config_of_params(r.data.params)), strict=True))
 
 
 def runs_from_mlflow(

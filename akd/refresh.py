@@ -16,11 +16,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from akd.config import BenchConfig, config_from_dict
 from akd.errors import AkdError
 from akd.hashing import atomic_write
 from akd.records_checks import read_runs, read_summary
-from akd.results import REFERENCE, budget_line, compare, method_epochs, verdict_block, with_verdicts
+from akd.results import budget_line, compare, method_epochs, verdict_block, with_verdicts
 from akd.task_table import verdict_block as tasks_verdict_block
+
+
+def _rebuilt(config: dict) -> BenchConfig:
+    """The config a summary records (its comparisons, its methods' budgets), in one line if unreadable."""
+    try:
+        return config_from_dict(config)
+    except AkdError as exc:
+        raise AkdError(f"the recorded config cannot be read here: {exc}") from None
 
 
 def _after_table(md: str, block: list[str]) -> str:
@@ -46,13 +55,14 @@ def refresh_folder(folder: Path) -> list[Path]:
     if not record:  # the table across a several-task benchmark's tasks: its tasks' configs
         tasks = list(dict.fromkeys(r["task"] for r in rows))
         configs = [read_summary(folder / t / "summary.json") for t in tasks]
-        epochs = next((method_epochs(c["config"]) for c in configs if "config" in c), {})
-        atomic_write(md, _after_table(md.read_text(), tasks_verdict_block(rows, tasks, epochs)))
+        first = next((c["config"] for c in configs if "config" in c), {})
+        epochs, pairs = method_epochs(first), _rebuilt(first).comparison_pairs()
+        atomic_write(md, _after_table(md.read_text(), tasks_verdict_block(rows, tasks, pairs, epochs)))
         return [md]
     epochs = method_epochs(config)
-    budget = budget_line(epochs[REFERENCE], config["student_epochs"])
-    pairs = compare(rows, metric)  # once, for both files
-    text = _after_table(md.read_text(), verdict_block(rows, metric, budget, epochs, pairs))
+    budget = budget_line(epochs)
+    pairs = compare(rows, metric, _rebuilt(config).comparison_pairs())  # once, for both files
+    text = _after_table(md.read_text(), verdict_block(rows, metric, budget, pairs, epochs))
     table = with_verdicts(pd.read_csv(folder / "summary.csv"), pairs, epochs)
     atomic_write(md, text)
     atomic_write(folder / "summary.csv", table.to_csv(index=False, float_format="%.4f"))
@@ -71,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m akd.refresh", description=__doc__.splitlines()[0])
     parser.add_argument("root", nargs="?", default="results", type=Path)
     args = parser.parse_args(argv)
+    import akd.catalog  # noqa: F401  (the methods' specs: their settings, budgets and names)
+
     try:
         done = refresh(args.root)
     except (AkdError, OSError, KeyError, ValueError) as exc:

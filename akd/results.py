@@ -20,20 +20,15 @@ from typing import Any
 
 import pandas as pd
 
-from akd.config import BenchConfig
+from akd.config import BenchConfig, config_from_dict
+from akd.errors import AkdError
 from akd.hashing import atomic_write
+from akd.methods import Looks, student_epochs
 from akd.paper import paper_row
-from akd.stats import Paired, family
+from akd.stats import Paired, family_of_pairs
 from akd.tasks.base import Task
 
-LABELS = {
-    "teacher": "Teacher",
-    "ta": "TA (TAKD)",
-    "nokd": "No-KD",
-    "kd": "KD",
-    "takd": "TAKD",
-    "annealing": "Annealing-KD",
-}
+LABELS = Looks("label")  # a method's or role's name in tables and figures, from its spec
 
 
 def summarize(rows: list[dict[str, Any]], cfg: BenchConfig, task: Task) -> pd.DataFrame:
@@ -65,59 +60,86 @@ def mean_std(mean: float, std: float) -> str:
     return f"{mean:.2f}" if pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
 
 
-REFERENCE = "annealing"
-COMPARED = ("nokd", "kd", "takd")
-VERDICTS = "Annealing-KD minus each method, paired by seed (same initial weights and batches):"
+REFERENCE = "annealing"  # the default reference of every comparison (BenchConfig.compare)
+Pairs = dict[tuple[str, str], Paired]
 
 
-def compare(rows: list[dict[str, Any]], metric: str) -> dict[str, Paired]:
-    """Annealing-KD minus each other student method on one task (``akd.stats.family``: Holm across them)."""
+def verdicts_header(pairs: list[tuple[str, str]]) -> str:
+    """The line above a summary's comparisons: who minus whom."""
+    same = {a for a, _ in pairs}
+    who = f"{LABELS[next(iter(same))]} minus each method" if len(same) == 1 else "Each pair, the first minus the second"
+    return f"{who}, paired by seed (same initial weights and batches):"
+
+
+def compare(rows: list[dict[str, Any]], metric: str, pairs: list[tuple[str, str]]) -> Pairs:
+    """``A minus B`` for each declared pair on one task (``akd.stats.family_of_pairs``: Holm across them)."""
     values: dict[str, dict[int, float]] = {}
     for r in rows:
         values.setdefault(r["run"], {})[int(r["seed"])] = float(r[f"test_{metric}"])
-    if REFERENCE not in values:
+    return family_of_pairs(values, pairs, metric=f"test_{metric}")
+
+
+def method_epochs(config: dict[str, Any] | BenchConfig) -> dict[str, float]:
+    """Each method's student epochs over all its stages (from its spec's stages), from a config or a
+    resolved config's dict (``summary.json``); NaN for a method this installation cannot build."""
+    cfg = config if isinstance(config, BenchConfig) else _rebuilt(config)
+    if cfg is None:
         return {}
-    others = {name: values[name] for name in COMPARED if name in values}
-    return family(values[REFERENCE], others, metric=f"test_{metric}", reference_name=REFERENCE)
+    out: dict[str, float] = {}
+    for method in cfg.methods:
+        try:
+            out[method] = float(student_epochs(method, cfg))
+        except AkdError:  # a plug-in not installed here
+            out[method] = float("nan")
+    return out
 
 
-def method_epochs(config: dict[str, Any]) -> dict[str, float]:
-    """Each student method's epochs over all its stages, from a resolved config (``BenchConfig.to_dict()``)."""
-    annealing = config.get("annealing", {})
-    student = float(config.get("student_epochs", "nan"))
-    phases = float(annealing.get("phase1_epochs", "nan")) + float(annealing.get("phase2_epochs", "nan"))
-    return {name: student for name in COMPARED} | {REFERENCE: phases}
+def _rebuilt(config: dict[str, Any]) -> BenchConfig | None:
+    try:
+        return config_from_dict(config)
+    except AkdError:  # a config of another version
+        return None
 
 
-def budget_note(epochs: dict[str, float], other: str) -> str:
-    """`` (not budget-matched: ...)`` after a verdict whose two methods trained for different epochs."""
-    a, b = epochs.get(REFERENCE, float("nan")), epochs.get(other, float("nan"))
-    if pd.isna(a) or pd.isna(b) or a == b:
+def budget_note(epochs: dict[str, float], a: str, b: str) -> str:
+    """`` (not budget-matched: ...)`` after a verdict on A minus B whose methods trained for different epochs."""
+    ea, eb = epochs.get(a, float("nan")), epochs.get(b, float("nan"))
+    if pd.isna(ea) or pd.isna(eb) or ea == eb:
         return ""
-    return f" (not budget-matched: Annealing-KD {a:g} epochs, {LABELS.get(other, other)} {b:g})"
+    return f" (not budget-matched: {LABELS[a]} {ea:g} epochs, {LABELS[b]} {eb:g})"
+
+
+def judged(p: Paired, a: str, b: str, epochs: dict[str, float] | None = None) -> str:
+    """The verdict in words with A named, and unequal budgets said."""
+    return p.judgement().replace("A is", f"{LABELS[a]} is") + budget_note(epochs or {}, a, b)
 
 
 def verdict(
     rows: list[dict[str, Any]],
     metric: str,
+    pairs: Pairs,
     unit: str = "points",
     epochs: dict[str, float] | None = None,
-    pairs: dict[str, Paired] | None = None,
 ) -> list[str]:
-    """One sentence per comparison of :func:`compare` (or ``pairs``, already computed): numbers, verdict, budgets."""
-    pairs = compare(rows, metric) if pairs is None else pairs
-    return [
-        p.sentence("Annealing-KD", LABELS[name], unit, note=budget_note(epochs or {}, name))
-        for name, p in pairs.items()
-    ]
+    """One sentence per comparison of :func:`compare`: numbers, verdict, budgets."""
+    return [p.sentence(LABELS[a], LABELS[b], unit, note=budget_note(epochs or {}, a, b)) for (a, b), p in pairs.items()]
 
 
-def budget_line(annealing_epochs: float, student_epochs: float) -> list[str]:
-    if annealing_epochs == student_epochs:
-        return [f"Budget: every student trained for {student_epochs:g} epochs (Annealing-KD's two phases together)."]
+def budget_line(epochs: dict[str, float]) -> list[str]:
+    """One sentence on the methods' student epochs (from their specs' stages): equal, or who trained longer."""
+    known = {m: e for m, e in epochs.items() if not pd.isna(e)}
+    if not known:
+        return []
+    if len(set(known.values())) == 1:
+        note = " (Annealing-KD's two phases together)" if REFERENCE in known else ""
+        return [f"Budget: every student trained for {next(iter(known.values())):g} epochs{note}."]
+    common = max(set(known.values()), key=list(known.values()).count)
+    differ = [(LABELS[m], e) for m, e in known.items() if e != common]
+    first = f"{differ[0][0]} trained the student for {differ[0][1]:g} epochs"
+    more = "".join(f", {label} for {e:g}" for label, e in differ[1:])
     return [
-        f"Budget: Annealing-KD trained the student for {annealing_epochs:g} epochs, the other methods for "
-        f"{student_epochs:g}; compare an equal-budget variant before crediting the method."
+        f"Budget: {first}{more}, the other methods for {common:g}; "
+        "compare an equal-budget variant before crediting the method."
     ]
 
 
@@ -125,31 +147,28 @@ def verdict_block(
     rows: list[dict[str, Any]],
     metric: str,
     budget: list[str],
+    pairs: Pairs,
     epochs: dict[str, float] | None = None,
-    pairs: dict[str, Paired] | None = None,
 ) -> list[str]:
     """What follows a summary's table: the paired comparisons and the epoch budgets."""
-    lines = verdict(rows, metric, epochs=epochs, pairs=pairs)
-    return ["", VERDICTS, "", *[f"- {line}" for line in lines], "", *budget] if lines else []
+    lines = verdict(rows, metric, pairs, epochs=epochs)
+    return ["", verdicts_header(list(pairs)), "", *[f"- {line}" for line in lines], "", *budget] if lines else []
 
 
-def with_verdicts(
-    table: pd.DataFrame, pairs: dict[str, Paired], epochs: dict[str, float] | None = None
-) -> pd.DataFrame:
-    """The summary table with Annealing-KD minus each compared method's row (the same numbers as the text)."""
-    table = table.drop(columns=[c for c in table.columns if c.startswith("annealing_minus_")])
-    columns = {
-        "annealing_minus_mean": lambda p: p.mean,
-        "annealing_minus_ci_low": lambda p: p.ci_low,
-        "annealing_minus_ci_high": lambda p: p.ci_high,
-        "annealing_minus_p_holm": lambda p: p.p_adjusted,
-    }
-    for column, get in columns.items():
-        table[column] = [get(pairs[r]) if r in pairs else None for r in table["run"]]
-    table["annealing_minus_verdict"] = [
-        pairs[r].judgement().replace("A is", "Annealing-KD is") + budget_note(epochs or {}, r) if r in pairs else None
-        for r in table["run"]
-    ]
+def with_verdicts(table: pd.DataFrame, pairs: Pairs, epochs: dict[str, float] | None = None) -> pd.DataFrame:
+    """The summary table with, on each compared method's row, the reference minus it (the same numbers as
+    the text): columns ``<reference>_minus_*``. Comparisons with several references (all pairs) are
+    in summary.md only."""
+    table = table.drop(columns=[c for c in table.columns if "_minus_" in c])
+    references = {a for a, _ in pairs}
+    if len(references) != 1:
+        return table
+    ref = next(iter(references))
+    by_b = {b: (a, p) for (a, b), p in pairs.items()}
+    columns = {"mean": lambda p: p.mean, "ci_low": lambda p: p.ci_low, "ci_high": lambda p: p.ci_high}
+    for column, get in (columns | {"p_holm": lambda p: p.p_adjusted}).items():
+        table[f"{ref}_minus_{column}"] = [get(by_b[r][1]) if r in by_b else None for r in table["run"]]
+    table[f"{ref}_minus_verdict"] = [judged(by_b[r][1], ref, r, epochs) if r in by_b else None for r in table["run"]]
     return table
 
 
@@ -169,6 +188,7 @@ def to_markdown(
     wall_seconds: float,
     tags: dict[str, str],
     task: Task,
+    pairs: Pairs | None = None,
 ) -> str:
     m = task.report_metric
     name = "accuracy (%)" if m == "acc" else f"{m} (x100)"
@@ -184,8 +204,7 @@ def to_markdown(
         f"Data: {cfg.data.dataset} from {tags.get('data_folder', '?')}, "
         f"fingerprint {tags.get('data_fingerprint', '?')}.",
         f"Teacher {cfg.teacher} ({cfg.teacher_epochs} ep), TA {cfg.ta} ({cfg.ta_epochs} ep), student "
-        f"{cfg.student} ({cfg.student_epochs} ep; Annealing-KD {cfg.annealing.phase1_epochs}+"
-        f"{cfg.annealing.phase2_epochs} ep, tau_max {cfg.annealing.tau_max}).",
+        f"{cfg.student} ({cfg.student_epochs} ep{_other_budgets(cfg)}).",
         f"Selection on the {'validation split' if cfg.data.selection == 'val' else 'TEST set (official protocol)'}; "
         f"test {name} at the selected epoch and at the last epoch, mean ± std over seeds.",
         "",
@@ -198,8 +217,15 @@ def to_markdown(
         last = mean_std(r[f"test_{m}_last_mean"], r[f"test_{m}_last_std"])
         name = LABELS.get(r["run"], r["run"])
         head.append(f"| {name} | {r['model']} | {selected} | {last} | {r['n_seeds']} | {paper} |")
-    budget = budget_line(cfg.annealing.phase1_epochs + cfg.annealing.phase2_epochs, cfg.student_epochs)
-    return "\n".join(head + verdict_block(rows, m, budget, method_epochs(cfg.to_dict()))) + "\n"
+    epochs = method_epochs(cfg)
+    pairs = compare(rows, m, cfg.comparison_pairs()) if pairs is None else pairs
+    return "\n".join(head + verdict_block(rows, m, budget_line(epochs), pairs, epochs)) + "\n"
+
+
+def _other_budgets(cfg: BenchConfig) -> str:
+    """``; Annealing-KD 20 ep`` for each method whose stages train the student longer or shorter."""
+    other = {m: e for m, e in method_epochs(cfg).items() if e != cfg.student_epochs}
+    return "".join(f"; {LABELS[m]} {e:g} ep" for m, e in other.items())
 
 
 def recorded_fingerprint(folder: Path) -> str | None:
@@ -251,7 +277,8 @@ def write_summary(
     atomic_write(per_seed, pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))
     if curves:  # per epoch: the figures' validation curves without MLflow
         atomic_write(folder / "curves.csv", pd.DataFrame(curves).to_csv(index=False, float_format="%.6g"))
-    table = with_verdicts(table, compare(rows, task.report_metric), method_epochs(cfg.to_dict()))
+    pairs = compare(rows, task.report_metric, cfg.comparison_pairs())
+    table = with_verdicts(table, pairs, method_epochs(cfg))
     atomic_write(csv, table.to_csv(index=False, float_format="%.4f"))
-    atomic_write(md, to_markdown(table, rows, cfg, wall_seconds, tags, task))
+    atomic_write(md, to_markdown(table, rows, cfg, wall_seconds, tags, task, pairs))
     return [csv, md, per_seed]

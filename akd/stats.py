@@ -350,21 +350,30 @@ def family(
     metric: str = "metric",
     reference_name: str = "reference",
 ) -> dict[str, Paired]:
-    """``reference`` minus each of ``others`` (name -> values by seed), Holm-corrected across them.
+    """``reference`` minus each of ``others`` (name -> values by seed), Holm-corrected across them."""
+    values = {reference_name: reference, **{name: v for name, v in others.items() if name != reference_name}}
+    found = family_of_pairs(values, [(reference_name, name) for name in others], metric)
+    return {b: p for (_, b), p in found.items()}
 
-    Only others sharing a seed with the reference are compared. This is the one source of every
-    verdict the suite prints: summaries, the differences table and the figures.
+
+def family_of_pairs(
+    values: Mapping[str, Mapping[int, float]], pairs: list[tuple[str, str]], metric: str = "metric"
+) -> dict[tuple[str, str], Paired]:
+    """``A minus B`` for each pair (method -> values by seed), Holm-corrected across the pairs.
+
+    Only pairs sharing a seed are compared. This is the one source of every verdict the suite
+    prints: summaries, the differences table and the figures.
     """
-    pairs = {
-        name: paired(reference, values, what=(f"{reference_name} {metric}", f"{name} {metric}"))
-        for name, values in others.items()
-        if set(values) & set(reference)
+    found = {
+        (a, b): paired(values[a], values[b], what=(f"{a} {metric}", f"{b} {metric}"))
+        for a, b in pairs
+        if a in values and b in values and set(values[a]) & set(values[b])
     }
-    testable = [name for name, p in pairs.items() if p.n >= 2]
-    adjusted = holm([pairs[name].p_value for name in testable])
+    testable = [pair for pair, p in found.items() if p.n >= 2]
+    adjusted = holm([found[pair].p_value for pair in testable])
     k = len(testable)
-    for name, p_adj in zip(testable, adjusted, strict=True):
+    for pair, p_adj in zip(testable, adjusted, strict=True):
         # a family of one keeps paired()'s seeds-needed (already at alpha); a larger one needs alpha / k
-        needed = seeds_needed_in_family(np.array(pairs[name].diffs), k) if k > 1 else pairs[name].needed
-        pairs[name] = replace(pairs[name], p_adjusted=p_adj, family_size=k, needed=needed)
-    return pairs
+        needed = seeds_needed_in_family(np.array(found[pair].diffs), k) if k > 1 else found[pair].needed
+        found[pair] = replace(found[pair], p_adjusted=p_adj, family_size=k, needed=needed)
+    return found

@@ -18,7 +18,7 @@ import pandas as pd
 from akd.config import BenchConfig
 from akd.hashing import atomic_write
 from akd.paper import paper_row
-from akd.results import LABELS, VERDICTS, budget_note, compare, mean_std, method_epochs
+from akd.results import LABELS, budget_note, compare, mean_std, method_epochs, verdicts_header
 from akd.tasks.metrics import glue_score
 
 
@@ -72,11 +72,16 @@ def tasks_markdown(rows: list[dict[str, Any]], cfg: BenchConfig, wall_seconds: f
         lines.append(
             f"| {LABELS.get(r['run'], r['run'])} | {arch.get(r['run'], cfg.student)} | {' | '.join(cells)} | {score} |"
         )
-    return "\n".join(lines + verdict_block(rows, cfg.tasks, method_epochs(cfg.to_dict()))) + "\n"
+    return "\n".join(lines + verdict_block(rows, cfg.tasks, cfg.comparison_pairs(), method_epochs(cfg))) + "\n"
 
 
-def verdict_block(rows: list[dict[str, Any]], tasks: list[str], epochs: dict[str, float] | None = None) -> list[str]:
-    """Per task, Annealing-KD minus each other method (``akd.results.compare``: the summaries' one source)."""
+def verdict_block(
+    rows: list[dict[str, Any]],
+    tasks: list[str],
+    pairs: list[tuple[str, str]],
+    epochs: dict[str, float] | None = None,
+) -> list[str]:
+    """Per task, each declared comparison (``akd.results.compare``: the summaries' one source)."""
     lines = []
     for task in tasks:
         part = [r for r in rows if r["task"] == task]
@@ -84,10 +89,10 @@ def verdict_block(rows: list[dict[str, Any]], tasks: list[str], epochs: dict[str
             continue
         metric = part[0]["metric"]
         lines += [
-            f"- {task}: {p.sentence('Annealing-KD', LABELS[o], note=budget_note(epochs or {}, o))}"
-            for o, p in compare(part, metric).items()
+            f"- {task}: {p.sentence(LABELS[a], LABELS[b], note=budget_note(epochs or {}, a, b))}"
+            for (a, b), p in compare(part, metric, pairs).items()
         ]
-    return ["", VERDICTS, "", *lines] if lines else []
+    return ["", verdicts_header(pairs), "", *lines] if lines else []
 
 
 def write_tasks_summary(rows: list[dict[str, Any]], cfg: BenchConfig, text: str, results_root: Path) -> Path:

@@ -1,8 +1,9 @@
 """Every setting checked for range and consistency before anything is trained or written.
 
-Types and finiteness are enforced while settings are read (``akd.config._coerce``); this module
-checks ranges and combinations, each failure one line that names the setting and what it accepts.
-Checks that need the data (subset sizes, a step per epoch) live in ``akd.data.check_sizes``;
+Types and finiteness are enforced while settings are read (:func:`akd.settings.coerce`); this module
+checks ranges and combinations (a method's own through its spec, :func:`akd.methods.check_settings`),
+each failure one line that names the setting and what it accepts.
+Checks that need the data (subset sizes, a step per epoch) live in ``akd.splits.check_sizes``;
 checks that need the file system (writable outputs) in :func:`ensure_writable`.
 """
 
@@ -11,11 +12,14 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
-from akd.config import BenchConfig, safe_name
+from akd.cache import DTYPES
+from akd.config import ALL_PAIRS, BenchConfig, parse_compare, safe_name
 from akd.errors import AkdError
+from akd.methods import check_settings
+from akd.optim import OPTIMIZERS, SCHEDULES
+from akd.paper import known_tables, paper_row
 from akd.registry import METHODS, TASKS
 
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -34,9 +38,6 @@ def _unique(name: str, values: list) -> None:
 
 def validate(cfg: BenchConfig) -> None:
     """Raise :class:`AkdError` on the first impossible or nonsensical setting."""
-    from akd.cache import DTYPES
-    from akd.paper import known_tables, paper_row
-
     safe_name(cfg.benchmark, "benchmark")
     safe_name(cfg.profile, "profile")
     if cfg.label:
@@ -48,6 +49,7 @@ def validate(cfg: BenchConfig) -> None:
     if unknown or not cfg.methods:
         raise AkdError(f"unknown method {', '.join(unknown) or '(none)'}; choose from: {', '.join(METHODS.names())}")
     _unique("methods", cfg.methods)
+    _validate_compare(cfg)
     if not cfg.seeds:
         raise AkdError("at least one seed is needed")
     _unique("seeds", cfg.seeds)
@@ -83,25 +85,25 @@ def validate(cfg: BenchConfig) -> None:
 
 
 def _validate_methods(cfg: BenchConfig) -> None:
-    a = cfg.annealing
-    if a.tau_max < 1:
-        raise AkdError(f"annealing.tau_max must be >= 1, got {a.tau_max}")
-    if a.phase1_epochs < a.tau_max:
+    """Each method's settings, by its spec (and those of methods not run but set: a typo is not silent)."""
+    for method in dict.fromkeys([*cfg.methods, *(m for m in cfg.to_dict() if m in METHODS)]):
+        check_settings(method, cfg)
+
+
+def _validate_compare(cfg: BenchConfig) -> None:
+    if cfg.compare.strip() == ALL_PAIRS:
+        return
+    reference, baselines = parse_compare(cfg.compare)
+    named = [reference, *baselines]
+    unknown = [m for m in named if m not in METHODS]
+    if not reference or unknown:
         raise AkdError(
-            f"annealing.phase1_epochs ({a.phase1_epochs}) must be >= tau_max ({a.tau_max}): "
-            "every temperature needs at least one epoch"
+            f"compare = {cfg.compare!r}: name a method, optionally followed by ': baseline, ...', or 'all-pairs'"
+            + (f"; unknown method {', '.join(unknown)}" if unknown else "")
         )
-    if a.mse_reduction not in ("mean", "sum"):
-        raise AkdError(f"annealing.mse_reduction must be 'mean' or 'sum', got {a.mse_reduction!r}")
-    if a.phase1_loss not in ("mse", "kl"):
-        raise AkdError(f"annealing.phase1_loss must be 'mse' or 'kl', got {a.phase1_loss!r}")
-    _at_least("annealing.phase2_epochs", a.phase2_epochs, 0)
-    for name, kd in (("kd", cfg.kd), ("takd.ta", cfg.takd.ta), ("takd.student", cfg.takd.student)):
-        for key, value in asdict(kd).items():
-            if value < 0 or (key == "temperature" and value <= 0):
-                raise AkdError(f"{name}.{key} must be positive, got {value}")
-        if kd.w_kd == 0 and kd.w_ce == 0:
-            raise AkdError(f"{name}.w_kd and {name}.w_ce are both 0: the loss would be 0")
+    missing = [m for m in named if m not in cfg.methods and (m != reference or baselines)]
+    if missing:
+        raise AkdError(f"compare = {cfg.compare!r} names {', '.join(missing)}, which methods does not run")
 
 
 def _validate_data(cfg: BenchConfig) -> None:
@@ -121,8 +123,6 @@ def _validate_data(cfg: BenchConfig) -> None:
 
 
 def _validate_optim(cfg: BenchConfig) -> None:
-    from akd.optim import OPTIMIZERS, SCHEDULES
-
     o = cfg.optim
     if o.name not in OPTIMIZERS:
         raise AkdError(f"optim.name must be one of {', '.join(OPTIMIZERS)}, got {o.name!r}")

@@ -38,6 +38,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Image, display
 
+import akd.catalog  # noqa: F401  (the methods' names, colours and budgets, from their specs)
 from akd import records
 from akd.report import differences, figures, figures_results, figures_sweep
 from akd.report.style import Style, caption, save

@@ -41,6 +41,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
+import akd.catalog  # noqa: F401  (the methods' names, colours and budgets, from their specs)
 from akd import records
 from akd.hashing import atomic_write
 from akd.paper import GLUE_PAPER, GLUE_SERVER, GLUE_TASKS, PAPER_NUMBERS

@@ -1,3 +1,3 @@
 """Baseline methods. Importing this package registers them (one line per method)."""
 
-from baselines import kd, nokd, takd  # noqa: F401
+from baselines import ctkd, dist, dkd, kd, mse_logit, nokd, takd  # noqa: F401

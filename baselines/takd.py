@@ -3,19 +3,32 @@
 The TA stage is ``shared``: trained once per seed (keyed by its full config) and reused.
 """
 
-from akd.config import BenchConfig, KDConfig
+from dataclasses import dataclass, field
+
+from akd.config import BenchConfig
 from akd.methods import Stage, register_method
-from baselines.kd import HintonKD
+from baselines.kd import HintonKD, KDSettings
 
 
-def _kd(k: KDConfig) -> HintonKD:
-    return HintonKD(k.temperature, k.w_kd, k.w_ce)
+@dataclass
+class TAKDSettings:
+    """Teacher -> TA (``takd.ta.*``) and TA -> student (``takd.student.*``), each by Hinton KD."""
+
+    ta: KDSettings = field(default_factory=KDSettings)
+    student: KDSettings = field(default_factory=KDSettings)
+
+    def check(self, cfg: BenchConfig) -> None:
+        self.ta.check(cfg, "takd.ta")
+        self.student.check(cfg, "takd.student")
+
+    def regression(self) -> str:
+        return self.ta.regression() or self.student.regression()
 
 
-@register_method("takd")
+@register_method("takd", settings=TAKDSettings, label="TAKD", color="#66CCEE", marker="v", linestyle="-.")
 def takd(cfg: BenchConfig) -> list[Stage]:
     t = cfg.takd
     return [
-        Stage("ta", "ta", cfg.ta_epochs, _kd(t.ta), teacher="teacher", shared=True),
-        Stage("student", "student", cfg.student_epochs, _kd(t.student), teacher="ta"),
+        Stage("ta", "ta", cfg.ta_epochs, HintonKD.of(t.ta), teacher="teacher", shared=True),
+        Stage("student", "student", cfg.student_epochs, HintonKD.of(t.student), teacher="ta"),
     ]

@@ -26,18 +26,17 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from itertools import islice
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 import akd.catalog  # noqa: F401  (registers every method, model and dataset)
 from akd.bench import init_model, run_benchmark, runtime_for
+from akd.benchfile import load_benchmark
 from akd.cache import LogitCache
-from akd.config import BenchConfig, DataConfig, load_benchmark
+from akd.config import BenchConfig, DataConfig
 from akd.engine import train_epoch
 from akd.fixtures import write_cifar
 from akd.hashing import atomic_write
@@ -53,11 +52,12 @@ from akd.tracking import Tracker
 from baselines.kd import HintonKD
 from benchmarks.perf_glue import glue_timing
 from benchmarks.perf_jobs import jobs_timing
+from benchmarks.perf_methods import methods_report, methods_timing, pure_steps, seconds
 from benchmarks.perf_report import BATCH, STUDENT, cpu_name, report
 from benchmarks.perf_sweep import trials_timing
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("epoch", "smoke", "sweep", "trials", "jobs", "glue")
+PARTS = ("epoch", "methods", "smoke", "sweep", "trials", "jobs", "glue")
 
 
 # ---------------------------------------------------------------- measuring
@@ -71,17 +71,6 @@ def _peak_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # kB on Linux
 
 
-def _seconds(device: torch.device, fn: Callable[..., object], *args: object) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    fn(*args)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
-
-
-# ---------------------------------------------------------------- (a) to (d)
 def teacher_model(arch: str, data: ImageTask, rt: Runtime) -> torch.nn.Module:
     """A randomly initialised teacher whose BatchNorm statistics are the exact averages over a few
     batches, so its eval-mode logits have a sane scale (only its speed is measured)."""
@@ -97,17 +86,6 @@ def teacher_model(arch: str, data: ImageTask, rt: Runtime) -> torch.nn.Module:
     for m in norms:
         m.momentum = 0.1
     return model.eval()
-
-
-def pure_steps(student: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-    """(a): forward + backward + SGD on ready tensors, nothing else."""
-    opt = torch.optim.SGD(student.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
-    student.train()
-    for x, y in batches:
-        loss = F.cross_entropy(student(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
 
 
 def suite_epoch(student, source, data, cfg, rt: Runtime) -> None:
@@ -191,8 +169,8 @@ def measure(task: dict) -> dict:
         suite_epoch(student, source, data, cfg, rt)
         pairs = []
         for _ in range(task["repeats"]):  # adjacent pairs see the same machine state
-            a = _seconds(rt.device, pure_steps, student, ready)
-            pairs.append((a, _seconds(rt.device, suite_epoch, student, source, data, cfg, rt)))
+            a = seconds(rt.device, pure_steps, student, ready)
+            pairs.append((a, seconds(rt.device, suite_epoch, student, source, data, cfg, rt)))
         if source.computed:
             raise RuntimeError("the cache was not warm: the teacher ran during (b)")
         times = pairs
@@ -200,10 +178,10 @@ def measure(task: dict) -> dict:
         source = FrozenLogits(teacher, "teacher", arch, data, 0, BATCH, rt, None)
         x = ready[0][0]
         source.batch(torch.arange(len(x)), x)  # warm-up: one teacher forward
-        times = [_seconds(rt.device, suite_epoch, student, source, data, cfg, rt)]
+        times = [seconds(rt.device, suite_epoch, student, source, data, cfg, rt)]
     else:
         reference_epoch(student, teacher, data, max_batches=1)
-        times = [_seconds(rt.device, reference_epoch, student, teacher, data)]
+        times = [seconds(rt.device, reference_epoch, student, teacher, data)]
     return {"times": times, "peak_mb": _peak_mb(rt.device)}
 
 
@@ -355,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         write_cifar(workdir / "data", "cifar100", n_train=max(args.images, args.sweep_images) + 600, n_test=300)
         rows, cache_info = epoch_table(args, workdir, rt, print) if "epoch" in args.parts else ([], None)
+        methods = None
+        if "methods" in args.parts:
+            methods = methods_timing(workdir / "data", workdir / "cache-methods", args.images, args.repeats, rt, print)
         tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}", experiment="akd-perf")
         smoke = smoke_timing(workdir, tracker, print) if "smoke" in args.parts else None
         sweep = sweep_timing(args, workdir, tracker, rt, print) if "sweep" in args.parts else None
@@ -373,6 +354,12 @@ def main(argv: list[str] | None = None) -> int:
     text = report(meta, rows, cache_info, smoke, sweep, glue, trials, jobs)
     print()
     print(text)
+    if methods is not None:  # its own file: written by a partial run too
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "methods.json", json.dumps({"meta": meta, **methods}, indent=2, default=float))
+        atomic_write(out / "methods.md", methods_report(meta, methods))
+        print(methods_report(meta, methods))
     if len(args.parts) < len(PARTS):
         print("A partial run (--parts): nothing written.")
         return 0

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from akd.bench import init_model
-from akd.config import load_benchmark
+from akd.benchfile import load_benchmark
 from akd.engine import train_epoch
 from akd.losses import hard_label_loss, kd_loss
 from akd.optim import Recipe

@@ -147,8 +147,9 @@ MUTANTS = [
     Mutant(
         "a summary's verdict computed without the family (no Holm)",
         "akd/results.py",
-        'return family(values[REFERENCE], others, metric=f"test_{metric}", reference_name=REFERENCE)',
-        "return {k: paired(values[REFERENCE], v) for k, v in others.items()}\n\nfrom akd.stats import paired",
+        'return family_of_pairs(values, pairs, metric=f"test_{metric}")',
+        "return {(a, b): paired(values[a], values[b]) for a, b in pairs if a in values and b in values}\n\n"
+        "from akd.stats import paired",
         ("tests/test_verdicts.py",),
     ),
     Mutant(
@@ -156,6 +157,69 @@ MUTANTS = [
         "baselines/kd.py",
         "self.temperature, self.w_kd, self.w_ce)",
         "self.temperature, self.w_ce, self.w_kd)",
+    ),
+    Mutant(
+        "a resumed stage forgets its objective's state (CTKD's learned temperature)",
+        "akd/engine.py",
+        'objective.load_state_dict(resume.get("objective", {}))',
+        "pass",
+        ("tests/test_jobs.py", "-k", "resumed_ctkd"),
+    ),
+    Mutant(
+        "TAKD's student learns from the teacher instead of the TA",
+        "baselines/takd.py",
+        'HintonKD.of(t.student), teacher="ta")',
+        'HintonKD.of(t.student), teacher="teacher")',
+        ("tests/test_plan.py", "-k", "takd"),
+    ),
+    Mutant(
+        "the teacher-output cache is keyed without the teacher's weights",
+        "akd/teacher.py",
+        '"weights": digest,',
+        '"weights": "",',
+        ("tests/test_cache.py", "-k", "changing_seed_teacher"),
+    ),
+    Mutant(
+        "the validation split is also trained on",
+        "akd/splits.py",
+        "val_idx, train_idx = order[:n_val], order[n_val:]",
+        "val_idx, train_idx = order[:n_val], order",
+        ("tests/test_splits.py",),
+    ),
+    Mutant(
+        "DKD's alpha and beta swapped",
+        "baselines/dkd.py",
+        "ramp * (self.alpha * tckd + self.beta * nckd)",
+        "ramp * (self.beta * tckd + self.alpha * nckd)",
+        ("tests/test_methods.py", "-k", "dkd"),
+    ),
+    Mutant(
+        "CTKD without the gradient reversal",
+        "baselines/ctkd.py",
+        "return ctx.lam * grad, None",
+        "return grad, None",
+        ("tests/test_methods.py", "-k", "ctkd"),
+    ),
+    Mutant(
+        "DIST's inter- and intra-class terms swapped",
+        "baselines/dist.py",
+        "inter = 1.0 - pearson_rows(p_s, p_t).mean()\n    intra = 1.0 - pearson_rows(p_s.T, p_t.T).mean()",
+        "inter = 1.0 - pearson_rows(p_s.T, p_t.T).mean()\n    intra = 1.0 - pearson_rows(p_s, p_t).mean()",
+        ("tests/test_methods.py", "-k", "dist"),
+    ),
+    Mutant(
+        "logit standardisation applied to the student only",
+        "baselines/kd.py",
+        "kd_loss(standardize(logits), standardize(teacher_logits),",
+        "kd_loss(standardize(logits), teacher_logits,",
+        ("tests/test_methods.py", "-k", "standardis"),
+    ),
+    Mutant(
+        "MSE-logit KD sums over classes where it should average",
+        "baselines/mse_logit.py",
+        'return sq.mean() if reduction == "mean" else sq.sum(dim=1).mean()',
+        "return sq.sum(dim=1).mean()",
+        ("tests/test_methods.py", "-k", "mse_logit"),
     ),
 ]
 

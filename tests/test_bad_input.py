@@ -145,7 +145,7 @@ def broken_toml(tmp: Path, cifar: Path, monkeypatch) -> list[str]:
     folder = tmp / "benchmarks"
     folder.mkdir()
     (folder / "mine.toml").write_text('description = "x"\n[profiles.smoke\nteacher = 1\n')
-    monkeypatch.setattr("akd.config.BENCHMARK_DIR", folder)
+    monkeypatch.setattr("akd.benchfile.BENCHMARK_DIR", folder)
     return ["bench", "mine"]
 
 
@@ -177,7 +177,7 @@ CASES = [
     ("kd-temperature-nan", [S, "kd.temperature=nan"], "kd.temperature='nan' must be a finite", None),
     ("kd-temperature-inf", [S, "kd.temperature=inf"], "kd.temperature='inf' must be a finite", None),
     ("kd-weights-zero", [S, "kd.w_kd=0", S, "kd.w_ce=0"], "kd.w_kd and kd.w_ce are both 0", None),
-    ("takd-temperature-negative", [S, "takd.ta.temperature=-1"], "takd.ta.temperature must be positive", None),
+    ("takd-temperature-negative", [S, "takd.ta.temperature=-1"], "takd.ta.temperature must be > 0", None),
     ("batch-size-1", [S, "optim.batch_size=1"], "optim.batch_size must be >= 2", None),
     ("eval-batch-0", [S, "optim.eval_batch_size=0"], "optim.eval_batch_size must be >= 1", None),
     ("momentum-negative", [S, "optim.momentum=-0.9"], "optim.momentum must be in [0, 1)", None),
@@ -309,7 +309,7 @@ def test_crafted_pickle_executes_nothing(tmp_path):
 def test_akd_list_survives_a_broken_benchmark_file(tmp_path, monkeypatch, capsys):
     (tmp_path / "a.toml").write_text('description = "fine"\n[profiles.p]\nabout = "ok"\n')
     (tmp_path / "b.toml").write_text("[[[")
-    monkeypatch.setattr("akd.config.BENCHMARK_DIR", tmp_path)
+    monkeypatch.setattr("akd.benchfile.BENCHMARK_DIR", tmp_path)
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "a: fine" in out and "--profile p" in out and "b: unusable:" in out and "not valid TOML" in out

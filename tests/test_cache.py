@@ -12,7 +12,7 @@ import torch
 from akd.bench import init_model
 from akd.cache import LogitCache, state_digest
 from akd.config import BenchConfig, DataConfig
-from akd.engine import train_stage
+from akd.engine import StageJob, train_stage
 from akd.methods import Stage
 from akd.runtime import Runtime
 from akd.tasks.image import ImageTask
@@ -43,7 +43,7 @@ def _kd_student(cfg, data, teacher, cache, seed=0, epochs=2):
     stage = Stage("main", "student", epochs, HintonKD(4.0, 0.9, 0.1), teacher="teacher")
     student = init_model(cfg, "student", seed, data, RT)
     source = FrozenLogits(teacher, "teacher", cfg.teacher, data, seed, cfg.optim.batch_size, RT, cache)
-    train_stage(stage, student, source, data, cfg.optim, seed, RT)
+    train_stage(StageJob(stage, student, source, data, cfg.optim, seed, RT))
     return {k: v.clone() for k, v in student.state_dict().items()}, source.counts()
 
 

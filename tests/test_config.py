@@ -1,8 +1,9 @@
 import pytest
 
-from akd.config import load_benchmark, parse_overrides
+from akd.benchfile import load_benchmark
 from akd.errors import AkdError
 from akd.methods import build_stages
+from akd.settings import parse_overrides
 
 
 def test_paper_profile_has_the_official_settings():
@@ -39,7 +40,7 @@ def test_annealing_stages_are_declared_not_branched():
         (["methods=kd,fitnet"], "unknown method fitnet"),
         (["student=resnet9"], "unknown student model"),
         (["annealing.tau_max=two"], "not a valid int"),
-        (["kd.temperature=0"], "must be positive"),
+        (["kd.temperature=0"], "kd.temperature must be > 0"),
         (["data.val_fraction=1.5"], "val_fraction"),
         (["nonsense=1"], "unknown setting 'nonsense'"),
         (["teacher_checkpoint=/no/such.pt"], "does not exist"),

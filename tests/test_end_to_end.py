@@ -49,7 +49,8 @@ def fashion(tmp_path_factory):
 @pytest.fixture(scope="module")
 def real_fashion(tmp_path_factory, real_fashion_mnist):
     tmp = tmp_path_factory.mktemp("real_fashion")
-    _bench(tmp, "fashion_mnist", "--cache-dir", str(tmp / "cache"))
+    # the four methods the golden numbers were recorded with
+    _bench(tmp, "fashion_mnist", "--cache-dir", str(tmp / "cache"), "--methods", "nokd", "kd", "takd", "annealing")
     return tmp
 
 
@@ -59,7 +60,8 @@ def test_nested_runs_with_metrics_and_provenance(fashion):
     assert len(parents) == 1
     parent = parents[0]
     children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
-    expected = {"teacher"} | {f"{m}/seed{s}" for m in ("nokd", "kd", "takd", "annealing", "ta") for s in (0, 1)}
+    methods = ("nokd", "kd", "takd", "annealing", "ctkd", "dkd", "dist", "mse_logit", "ta")  # the profile's eight
+    expected = {"teacher"} | {f"{m}/seed{s}" for m in methods for s in (0, 1)}
     assert set(children) == expected
     for run in children.values():
         assert run.info.status == "FINISHED"
@@ -72,6 +74,8 @@ def test_nested_runs_with_metrics_and_provenance(fashion):
         assert tags["deterministic"] in ("true", "false") and tags["job_key"]
     ann = children["annealing/seed1"]
     assert ann.data.tags["method"] == "annealing" and ann.data.params["annealing.tau_max"] == "2"
+    assert children["dkd/seed0"].data.params["dkd.beta"] == "8.0"  # a method's own settings, from its spec
+    assert children["ctkd/seed0"].data.tags["method"] == "ctkd" and "temperature" in children["ctkd/seed0"].data.metrics
     scale = [m.value for m in client.get_metric_history(ann.info.run_id, "scale")]
     phase = [m.value for m in client.get_metric_history(ann.info.run_id, "phase")]
     val = client.get_metric_history(ann.info.run_id, "val_acc")
@@ -94,7 +98,7 @@ def test_experiment_opens_as_model_training_and_students_record_fidelity(fashion
     exp = client.get_experiment_by_name("akd-fashion_mnist")
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     students = [r for r in runs if r.data.tags.get("kind") == "method"]
-    assert len(students) == 8
+    assert len(students) == 16  # eight methods x 2 seeds
     for run in students:
         m = run.data.metrics
         assert FIDELITY <= set(m), run.info.run_name
@@ -110,7 +114,8 @@ def test_teacher_forward_passes_are_counted_and_shared(fashion):
     _, runs = _runs(fashion, "akd-fashion_mnist")
     (parent,) = [r for r in runs if r.data.tags.get("kind") == "benchmark"]
     assert parent.data.metrics["teacher_epochs_computed"] == 4  # 2 seeds x epochs {0, 1}
-    assert parent.data.metrics["teacher_epochs_cached"] == 6  # per seed: TA 1 + Annealing-KD 2
+    # per seed: TA 1 + Annealing-KD 2 + CTKD, DKD, DIST and MSE-logit 2 each
+    assert parent.data.metrics["teacher_epochs_cached"] == 2 * (1 + 2 + 4 * 2)
     assert parent.data.metrics["ta_epochs_computed"] == 4
     by_name = {r.info.run_name: r.data.metrics for r in runs}
     assert by_name["kd/seed0"]["teacher_forward_images"] == 2 * 512
@@ -123,7 +128,18 @@ def test_summary_table(fashion):
     import pandas as pd
 
     table = pd.read_csv(folder / "summary.csv")
-    assert table["run"].tolist() == ["teacher", "ta", "nokd", "kd", "takd", "annealing"]
+    assert table["run"].tolist() == [
+        "teacher",
+        "ta",
+        "nokd",
+        "kd",
+        "takd",
+        "annealing",
+        "ctkd",
+        "dkd",
+        "dist",
+        "mse_logit",
+    ]
     assert table.set_index("run").loc["kd", "n_seeds"] == 2
     runs = pd.read_csv(folder / "runs.csv")
     kd = runs[runs["run"] == "kd"]["test_acc"]

@@ -68,7 +68,7 @@ def test_a_diverging_loss_stops_the_run(cifar, in_tmp, capsys):
 
 def test_engine_refuses_a_non_finite_loss(tmp_path):
     from akd.bench import init_model
-    from akd.engine import train_stage
+    from akd.engine import StageJob, train_stage
     from akd.methods import Objective, Stage
     from akd.runtime import Runtime
 
@@ -80,7 +80,7 @@ def test_engine_refuses_a_non_finite_loss(tmp_path):
     cfg, data = tiny_cifar(tmp_path, "cifar10", n_train=60, n_test=10, batch_size=16)
     model = init_model(cfg, "student", 0, data, rt)
     with pytest.raises(AkdError, match="training diverged"):
-        train_stage(Stage("s", "student", 2, Infinite()), model, None, data, cfg.optim, 0, rt)
+        train_stage(StageJob(Stage("s", "student", 2, Infinite()), model, None, data, cfg.optim, 0, rt))
 
 
 def test_results_made_from_other_data_are_never_overwritten(cifar, in_tmp, capsys):

@@ -14,8 +14,8 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from akd.benchfile import load_benchmark
 from akd.cli import main
-from akd.config import load_benchmark
 from akd.fixtures import write_glue, write_tiny_bert
 from akd.stats import fmt_signed
 from akd.tasks.base import load_task
@@ -267,7 +267,7 @@ def test_paired_differences_are_annealing_minus_the_other_method_per_seed():
         for run, seed, value in [("annealing", 0, 80.0), ("kd", 0, 78.5), ("annealing", 1, 70.0), ("kd", 1, 72.0)]
     ]
     rows.append({"run": "annealing", "seed": 2, "task": "t", "metric": "acc", "test_acc": 99.0})  # no kd partner
-    kd = compare(rows, "acc")["kd"]
+    kd = compare(rows, "acc", [("annealing", "kd")])[("annealing", "kd")]
     assert kd.seeds == (0, 1) and kd.diffs == (1.5, -2.0)
 
 
@@ -275,7 +275,7 @@ def test_a_resumed_text_stage_is_bit_identical_with_dropout(glue):
     """Dropout draws from torch's random stream: a resumed stage must restore it (the checkpoint
     holds it), or its later epochs drop other units."""
     from akd.bench import init_model
-    from akd.engine import train_stage
+    from akd.engine import StageJob, train_stage
     from akd.methods import HardLabels, Stage
     from akd.runtime import Runtime
 
@@ -284,11 +284,13 @@ def test_a_resumed_text_stage_is_bit_identical_with_dropout(glue):
     task = load_task(cfg)
     rt = Runtime(torch.device("cpu"))
     stage = Stage("s", "student", 3, HardLabels())
-    whole = train_stage(stage, init_model(cfg, "student", 0, task, rt), None, task, cfg.optim, 0, rt)
+    whole = train_stage(StageJob(stage, init_model(cfg, "student", 0, task, rt), None, task, cfg.optim, 0, rt))
     saved = {}
     keep = lambda epochs, build: saved.update(build()) if epochs == 1 else None  # noqa: E731
-    train_stage(stage, init_model(cfg, "student", 0, task, rt), None, task, cfg.optim, 0, rt, on_state=keep)
+    train_stage(StageJob(stage, init_model(cfg, "student", 0, task, rt), None, task, cfg.optim, 0, rt, on_state=keep))
     torch.manual_seed(12345)  # another process: its random stream is elsewhere
-    resumed = train_stage(stage, init_model(cfg, "student", 0, task, rt), None, task, cfg.optim, 0, rt, resume=saved)
+    resumed = train_stage(
+        StageJob(stage, init_model(cfg, "student", 0, task, rt), None, task, cfg.optim, 0, rt, resume=saved)
+    )
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in whole.history]
     assert all(torch.equal(resumed.best_state[k], whole.best_state[k]) for k in whole.best_state)

@@ -78,7 +78,7 @@ def test_a_resumed_stage_ends_bit_identical_to_an_uninterrupted_one(tmp_path):
     """Stopped after epoch 1 of 3 and resumed from the saved state in a fresh model: the same
     weights, selected state and history, bit for bit (momentum, best-so-far and step restored)."""
     from akd.bench import init_model
-    from akd.engine import train_stage
+    from akd.engine import StageJob, train_stage
     from akd.methods import HardLabels, Stage
     from akd.runtime import Runtime
     from tests.conftest import tiny_cifar
@@ -87,7 +87,7 @@ def test_a_resumed_stage_ends_bit_identical_to_an_uninterrupted_one(tmp_path):
     cfg, task = tiny_cifar(tmp_path, "cifar10", n_train=200, n_test=40, batch_size=32)
     cfg.optim.milestones = [0.3]  # the rate changes inside the stage, after the checkpoint
     stage = Stage("s", "student", 3, HardLabels())
-    whole = train_stage(stage, init_model(cfg, "student", 0, task, rt), None, task, cfg.optim, 0, rt)
+    whole = train_stage(StageJob(stage, init_model(cfg, "student", 0, task, rt), None, task, cfg.optim, 0, rt))
 
     saved = {}
 
@@ -95,12 +95,44 @@ def test_a_resumed_stage_ends_bit_identical_to_an_uninterrupted_one(tmp_path):
         if epochs == 1:
             saved.update(build())
 
-    train_stage(stage, init_model(cfg, "student", 0, task, rt), None, task, cfg.optim, 0, rt, on_state=keep)
+    train_stage(StageJob(stage, init_model(cfg, "student", 0, task, rt), None, task, cfg.optim, 0, rt, on_state=keep))
     assert saved["epoch"] == 1 and len(saved["history"]) == 1
     fresh = init_model(cfg, "student", 5, task, rt)  # other weights: everything must come from the state
-    resumed = train_stage(stage, fresh, None, task, cfg.optim, 0, rt, resume=saved)
+    resumed = train_stage(StageJob(stage, fresh, None, task, cfg.optim, 0, rt, resume=saved))
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in whole.history]
     assert resumed.best_epoch == whole.best_epoch and resumed.test == whole.test
+    assert all(torch.equal(resumed.best_state[k], whole.best_state[k]) for k in whole.best_state)
+
+
+def test_a_resumed_ctkd_stage_restores_its_learned_temperature(tmp_path):
+    """An objective with parameters (CTKD's temperature): stopped after epoch 1 of 3 and resumed, the
+    temperature, the student and the history end bit-identical to an uninterrupted stage."""
+    from akd.bench import init_model
+    from akd.engine import StageJob, train_stage
+    from akd.methods import Stage
+    from akd.runtime import Runtime
+    from akd.teacher import FrozenLogits, freeze
+    from baselines.ctkd import CTKDSettings, CurriculumKD
+    from tests.conftest import tiny_cifar
+
+    rt = Runtime(torch.device("cpu"))
+    cfg, task = tiny_cifar(tmp_path, "cifar10", n_train=200, n_test=40, batch_size=32)
+    teacher = freeze(init_model(cfg, "teacher", 9, task, rt))
+    stage = Stage("s", "student", 3, CurriculumKD(CTKDSettings(lambda_epochs=2)), teacher="teacher")
+
+    def job(seed_model: int, **hooks) -> StageJob:
+        source = FrozenLogits(teacher, "teacher", cfg.teacher, task, 0, 32, rt, None, 64)
+        return StageJob(
+            stage, init_model(cfg, "student", seed_model, task, rt), source, task, cfg.optim, 0, rt, **hooks
+        )
+
+    whole = train_stage(job(0))
+    saved = {}
+    train_stage(job(0, on_state=lambda epochs, build: saved.update(build()) if epochs == 1 else None))
+    assert saved["objective"]["theta"].item() != 1.0  # the temperature moved in epoch 0
+    resumed = train_stage(job(5, resume=saved))
+    assert [h["temperature"] for h in resumed.history] == [h["temperature"] for h in whole.history]
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in whole.history]
     assert all(torch.equal(resumed.best_state[k], whole.best_state[k]) for k in whole.best_state)
 
 
@@ -131,6 +163,7 @@ KILLS = (
     "kd/seed0 done",  # between jobs
     "annealing/seed0 phase1 checkpointed epoch 0",  # Annealing-KD phase 1, its epoch 0 not yet in MLflow
     "annealing/seed0 phase2 epoch 0",  # Annealing-KD phase 2
+    "ctkd/seed0 main checkpointed epoch 0",  # CTKD: its learned temperature must come back from the checkpoint
 )
 
 
@@ -138,7 +171,7 @@ KILLS = (
 def test_killed_anywhere_and_rerun_equals_an_uninterrupted_run(tmp_path, data):
     clean, crashed = tmp_path / "clean", tmp_path / "crashed"
     clean.mkdir(), crashed.mkdir()
-    args = ("--seeds", "0")
+    args = ("--seeds", "0", "--methods", "nokd", "kd", "takd", "annealing", "ctkd")
     _ok(_cli(clean, data, *args))
     for point in KILLS:
         done = _cli(crashed, data, *args, kill_at=point)
@@ -159,6 +192,7 @@ def test_killed_anywhere_and_rerun_equals_an_uninterrupted_run(tmp_path, data):
         "ta/seed0": [(0, 0)],
         "takd/seed0": [(0, 0)],
         "annealing/seed0": [(0, 0), (0, 1), (1, 0)],  # resumed inside phase 1, then at phase 2's start
+        "ctkd/seed0": [(0, 0), (0, 1)],  # resumed after epoch 0 with its temperature and its momentum
     }
 
     client, runs = _mlflow(crashed)
@@ -226,7 +260,7 @@ def test_local_pool_gives_the_inline_results(tmp_path, data):
     pd.testing.assert_frame_equal(_runs_csv(pool), _runs_csv(inline))
     assert {k: m["sha256"] for k, m in _store(pool).items()} == {k: m["sha256"] for k, m in _store(inline).items()}
     _, runs = _mlflow(pool)
-    assert {r.info.status for r in runs} == {"FINISHED"} and len(runs) == 1 + 1 + 2 * 5
+    assert {r.info.status for r in runs} == {"FINISHED"} and len(runs) == 1 + 1 + 2 * 9  # TA and eight methods
 
 
 @pytest.mark.slow

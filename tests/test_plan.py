@@ -55,3 +55,20 @@ def test_without_augmentation_one_teacher_pass_is_paid_for(monkeypatch, tmp_path
     student_epoch = 1000 / 100 + 100 / 200
     assert seconds["kd/seed0"] == pytest.approx(4 * student_epoch + 1000 / 50)  # the one pass
     assert seconds["kd/seed1"] == pytest.approx(4 * student_epoch)
+
+
+def test_takds_student_learns_from_the_shared_ta_of_its_seed(tmp_path):
+    cfg = BenchConfig(teacher="resnet14", ta="resnet8", student="resnet8", seeds=[0, 1], methods=["takd"])
+    runs = {r.name: r for r in plan.build_plan(cfg, _data(n_train=100, n_val=10), ModelStore(tmp_path))}
+    for seed in (0, 1):
+        student, ta = runs[f"takd/seed{seed}"], runs[f"ta/seed{seed}"]
+        assert student.recipe["stages"][0]["learns_from"] == ta.key != runs["teacher"].key
+        assert ta.recipe["teacher"] == runs["teacher"].key
+
+
+def test_every_methods_run_is_keyed_by_its_own_settings(tmp_path):
+    cfg = BenchConfig(teacher="resnet14", student="resnet8", seeds=[0], methods=["dkd", "kd"])
+    before = {r.name: r.key for r in plan.build_plan(cfg, _data(n_train=100, n_val=10), ModelStore(tmp_path))}
+    cfg.dkd.beta = 2.0
+    after = {r.name: r.key for r in plan.build_plan(cfg, _data(n_train=100, n_val=10), ModelStore(tmp_path))}
+    assert before["dkd/seed0"] != after["dkd/seed0"] and before["kd/seed0"] == after["kd/seed0"]

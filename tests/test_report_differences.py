@@ -59,7 +59,7 @@ def test_each_line_is_the_paired_result_of_that_benchmark_and_baseline():
     assert line["verdict"].startswith("not distinguishable at 3 seeds")
     assert line["verdict"].endswith("(not budget-matched: Annealing-KD 20 epochs, KD 10)")
     assert line["flags"] == "unequal budget: Annealing-KD 20 epochs, KD 10"
-    assert (line["epochs_annealing"], line["epochs_baseline"]) == (20.0, 10.0)
+    assert (line["epochs_reference"], line["epochs_baseline"]) == (20.0, 10.0)
 
 
 def test_flags_equal_budget_and_test_selection():

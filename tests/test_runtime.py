@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from akd.bench import init_model
-from akd.engine import train_stage
+from akd.engine import StageJob, train_stage
 from akd.errors import AkdError
 from akd.methods import Objective, Stage
 from akd.runtime import Runtime, resolve_device, setup_runtime
@@ -29,7 +29,7 @@ def _train(cfg, data, rt, objective=None, epochs=1):
     teacher = init_model(cfg, "teacher", 9, data, rt)
     student = init_model(cfg, "student", 0, data, rt)
     source = FrozenLogits(teacher, "teacher", cfg.teacher, data, 0, cfg.optim.batch_size, rt)
-    result = train_stage(stage, student, source, data, cfg.optim, 0, rt)
+    result = train_stage(StageJob(stage, student, source, data, cfg.optim, 0, rt))
     return student, teacher, result
 
 

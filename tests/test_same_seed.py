@@ -4,7 +4,7 @@ import torch
 
 from akd.bench import init_model
 from akd.config import BenchConfig, DataConfig
-from akd.engine import train_stage
+from akd.engine import StageJob, train_stage
 from akd.methods import build_stages
 from akd.runtime import Runtime
 from akd.tasks.base import load_task
@@ -21,7 +21,7 @@ def _first_batch_and_init(method, seed, data, cfg):
     student.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()) if m.training else None)
     teacher = init_model(cfg, "teacher", 99, data, rt) if stage.teacher else None
     source = FrozenLogits(teacher, "teacher", cfg.teacher, data, seed, 32, rt) if teacher else None
-    train_stage(stage, student, source, data, cfg.optim, seed, rt)
+    train_stage(StageJob(stage, student, source, data, cfg.optim, seed, rt))
     return init, seen
 
 

@@ -20,12 +20,12 @@ import pytest
 import torch
 from torch import nn
 
-from akd.config import BenchConfig, DataConfig
+from akd.config import BenchConfig, DataConfig, comparison_pairs
 from akd.data import SplitData
-from akd.engine import evaluate, train_stage
+from akd.engine import StageJob, evaluate, train_stage
 from akd.methods import HardLabels, Stage, build_stages
 from akd.readers import Split
-from akd.results import verdict
+from akd.results import compare, verdict
 from akd.runtime import Runtime
 from akd.tasks.image import ImageTask
 
@@ -97,7 +97,7 @@ def test_best_epoch_is_selected_on_validation_only():
     cfg.optim.batch_size = 4
     model = Scripted(batches_per_epoch=2)
     stage = Stage("main", "student", len(SCRIPT), HardLabels())
-    result = train_stage(stage, model, None, task, cfg.optim, 0, CPU)
+    result = train_stage(StageJob(stage, model, None, task, cfg.optim, 0, CPU))
     assert [h["val_acc"] for h in result.history] == pytest.approx([25.0, 75.0, 0.0])
     assert result.best_epoch == 1 and result.val_best == {"acc": pytest.approx(75.0)}
     assert result.test == {"acc": pytest.approx(100 / 6)}  # test accuracy AT the validation-selected epoch
@@ -147,7 +147,8 @@ def test_verdict_direction_and_noise_caveat():
     per_seed = {"nokd": [90.0, 91.0, 89.0], "kd": [70.0, 71.5, 70.5], "takd": [79.0, 81.5, 79.0]}
     per_seed["annealing"] = [80.0, 81.0, 79.5]
     rows = [{"run": run, "seed": s, "test_acc": v[s]} for run, v in per_seed.items() for s in range(3)]
-    lines = verdict(rows, "acc")
+    pairs = compare(rows, "acc", comparison_pairs("annealing", ["nokd", "kd", "takd", "annealing"]))
+    lines = verdict(rows, "acc", pairs)
     assert [line.split(" [")[0] for line in lines] == [
         "Annealing-KD minus No-KD: \u22129.83 points",
         "Annealing-KD minus KD: +9.50 points",
@@ -169,10 +170,10 @@ def test_phase2_starts_from_phase1_selected_checkpoint(tmp_path, monkeypatch):
     entries: list[tuple[str, dict, dict]] = []
     real = akd.jobs.train_stage
 
-    def spy(stage, model, *args, **kwargs):
-        start = {k: v.clone() for k, v in model.state_dict().items()}
-        result = real(stage, model, *args, **kwargs)
-        entries.append((stage.name, start, result.best_state))
+    def spy(job):
+        start = {k: v.clone() for k, v in job.model.state_dict().items()}
+        result = real(job)
+        entries.append((job.stage.name, start, result.best_state))
         return result
 
     monkeypatch.setattr(akd.jobs, "train_stage", spy)

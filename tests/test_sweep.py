@@ -166,7 +166,7 @@ def test_fair_space_tunes_each_method_with_the_same_budget(in_tmp, monkeypatch):
 
 def test_phase1_loss_kl_trains_with_the_kl_objective(in_tmp):
     from akd.annealing import AnnealedKL
-    from akd.config import load_benchmark
+    from akd.benchfile import load_benchmark
     from akd.methods import build_stages
 
     bench = write_bench(in_tmp)

@@ -9,8 +9,8 @@ import optuna
 import pytest
 import torch
 
+from akd.benchfile import load_benchmark, read_benchmark_file
 from akd.cli import main
-from akd.config import load_benchmark, read_benchmark_file
 from akd.errors import AkdError
 from akd.losses import annealing_kl
 from akd.sweep.space import load_space, parse_space, with_settings
@@ -138,7 +138,7 @@ def test_parse_space_reads_every_form():
 
 
 def _declared():
-    from akd.config import list_benchmarks
+    from akd.benchfile import list_benchmarks
 
     for bench in list_benchmarks():
         spec = read_benchmark_file(bench)

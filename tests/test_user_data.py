@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from akd.benchfile import load_benchmark
 from akd.cli import main
-from akd.config import load_benchmark
 from akd.tasks.base import load_task
 
 PROFILE = """

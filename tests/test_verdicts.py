@@ -112,3 +112,32 @@ def test_refresh_refuses_a_repeated_seed_and_writes_nothing(tmp_path):
     with pytest.raises(AkdError, match="repeats run"):
         refresh(tmp_path / "results")
     assert before == {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_declared_comparisons_choose_the_pairs_and_holm_spans_them():
+    from akd.config import comparison_pairs
+    from akd.results import compare
+
+    methods = ["nokd", "kd", "dkd", "annealing"]
+    assert comparison_pairs("annealing", methods) == [("annealing", "nokd"), ("annealing", "kd"), ("annealing", "dkd")]
+    assert comparison_pairs("dkd: kd, nokd", methods) == [("dkd", "kd"), ("dkd", "nokd")]
+    assert comparison_pairs("annealing", ["kd", "nokd"]) == []  # the reference not run: nothing judged
+    everything = comparison_pairs("all-pairs", methods)
+    assert len(everything) == 6 and everything[0] == ("nokd", "kd") and everything[-1] == ("dkd", "annealing")
+    rows = [
+        {"run": m, "seed": s, "test_acc": 70.0 + i + 0.1 * s * (i % 2)} for i, m in enumerate(methods) for s in range(3)
+    ]
+    pairs = compare(rows, "acc", everything)
+    assert {p.family_size for p in pairs.values()} == {6}  # Holm over every declared pair
+    assert compare(rows, "acc", [("dkd", "kd")])[("dkd", "kd")].family_size == 1
+
+
+def test_a_comparison_naming_a_method_not_run_is_refused_in_one_line():
+    from akd.benchfile import load_benchmark
+    from akd.errors import AkdError
+
+    with pytest.raises(AkdError, match="names kd, which methods does not run"):
+        load_benchmark("fashion_mnist", "smoke", {"methods": "nokd,dkd", "compare": "dkd: kd"})
+    with pytest.raises(AkdError, match="unknown method fitnet"):
+        load_benchmark("fashion_mnist", "smoke", {"compare": "fitnet"})
+    assert load_benchmark("fashion_mnist", "smoke", {"compare": "all-pairs"}).comparison_pairs()

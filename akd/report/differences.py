@@ -1,4 +1,5 @@
-"""Annealing-KD minus each baseline, paired by seed, for every benchmark, variant and dataset.
+"""Each declared comparison (by default Annealing-KD minus each baseline), paired by seed, for every
+benchmark, variant and dataset.
 
 The numbers and the verdict come from :func:`akd.stats.family`, the one source every summary uses:
 a paired t interval and test per comparison, Holm's correction across the comparisons of one
@@ -14,11 +15,12 @@ import math
 
 import pandas as pd
 
+from akd.config import comparison_pairs
+from akd.methods import STUDENTS
 from akd.report import latex
-from akd.results import COMPARED, LABELS, REFERENCE, budget_note
-from akd.stats import Paired, family, fmt_signed, interval_label
+from akd.results import LABELS, REFERENCE, judged
+from akd.stats import Paired, family_of_pairs, fmt_signed, interval_label
 
-BASELINES = COMPARED  # the same methods, in the same order, as every summary
 GROUP = ["benchmark", "variant", "dataset"]
 
 
@@ -27,13 +29,13 @@ def _epochs(part: pd.DataFrame) -> float:
     return float(values.max()) if len(values) else math.nan
 
 
-def _flags(ann: pd.DataFrame, base: pd.DataFrame, name: str) -> str:
+def _flags(ann: pd.DataFrame, base: pd.DataFrame, reference: str, name: str) -> str:
     flags = []
     a, b = _epochs(ann), _epochs(base)
     if math.isnan(a) or math.isnan(b):
         flags.append("epoch budgets not recorded")
     elif a != b:
-        flags.append(f"unequal budget: Annealing-KD {a:.0f} epochs, {name} {b:.0f}")
+        flags.append(f"unequal budget: {reference} {a:.0f} epochs, {name} {b:.0f}")
     if "selection" in ann and ((ann["selection"] == "test").any() or (base["selection"] == "test").any()):
         flags.append("checkpoints selected on the test set")
     return "; ".join(flags)
@@ -43,39 +45,50 @@ def _by_seed(part: pd.DataFrame, column: str) -> dict[int, float]:
     return dict(zip(part["seed"], part[column], strict=True))
 
 
-def comparisons(runs: pd.DataFrame, baselines=BASELINES) -> list[tuple[dict, Paired]]:
-    """(description, paired result) per (benchmark, variant, dataset, baseline) with common seeds."""
+def declared_pairs(group: pd.DataFrame) -> list[tuple[str, str]]:
+    """The pairs a group's benchmark declared (its ``compare`` setting, as its summary judged them)."""
+    methods = STUDENTS.present(group["run"])
+    spec = group["compare"].iloc[0] if "compare" in group and isinstance(group["compare"].iloc[0], str) else REFERENCE
+    return comparison_pairs(spec, methods)
+
+
+def comparisons(runs: pd.DataFrame) -> list[tuple[dict, Paired]]:
+    """(description, paired result) per (benchmark, variant, dataset, pair) with common seeds."""
     out = []
     for key, group in runs.groupby(GROUP, sort=True):
         metric = group["metric"].iloc[0]
-        ann = group[group["run"] == REFERENCE]
-        if ann.empty:
-            continue
         column = f"test_{metric}"
         where = "/".join(map(str, key))
-        values = {base: _by_seed(group[group["run"] == base], column) for base in baselines}
-        found = family(
-            _by_seed(ann, column),
-            {base: v for base, v in values.items() if v},
-            metric=f"{column} ({where})",
-            reference_name=REFERENCE,
-        )
-        for base in baselines:
-            if base not in found:
+        declared = declared_pairs(group)
+        values = {m: _by_seed(group[group["run"] == m], column) for pair in declared for m in pair}
+        found = family_of_pairs(values, declared, metric=f"{column} ({where})")
+        for a, b in declared:
+            if (a, b) not in found:
                 continue
-            other = group[group["run"] == base]
-            info = dict(zip(GROUP, key, strict=True)) | {"baseline": base, "metric": metric}
-            info |= {"epochs_annealing": _epochs(ann), "epochs_baseline": _epochs(other)}
-            info["flags"] = _flags(ann, other, LABELS[base])
-            out.append((info, found[base]))
+            ref, other = group[group["run"] == a], group[group["run"] == b]
+            info = dict(zip(GROUP, key, strict=True)) | {"reference": a, "baseline": b, "metric": metric}
+            info |= {"epochs_reference": _epochs(ref), "epochs_baseline": _epochs(other)}
+            info["flags"] = _flags(ref, other, LABELS[a], LABELS[b])
+            out.append((info, found[(a, b)]))
     return out
 
 
 def verdict(p: Paired, info: dict) -> str:
     """The judgement in words, with the reference method named and unequal budgets said (as the summaries)."""
-    base = info["baseline"]
-    epochs = {REFERENCE: info.get("epochs_annealing", math.nan), base: info.get("epochs_baseline", math.nan)}
-    return p.judgement().replace("A is", "Annealing-KD is") + budget_note(epochs, base)
+    a, b = info.get("reference", REFERENCE), info["baseline"]
+    epochs = {a: info.get("epochs_reference", math.nan), b: info.get("epochs_baseline", math.nan)}
+    return judged(p, a, b, epochs)
+
+
+def references(frame: pd.DataFrame) -> str:
+    """``Annealing-KD`` when every row has that reference, else ``each reference``."""
+    refs = set(frame["reference"]) if "reference" in frame and len(frame) else {REFERENCE}
+    return LABELS[next(iter(refs))] if len(refs) == 1 else "each reference"
+
+
+def _vs(r: dict, frame: pd.DataFrame) -> str:
+    one = "reference" not in frame or frame["reference"].nunique() <= 1
+    return LABELS[r["baseline"]] if one else f"{LABELS[r['reference']]} \u2212 {LABELS[r['baseline']]}"
 
 
 def table(pairs: list[tuple[dict, Paired]]) -> pd.DataFrame:
@@ -131,7 +144,7 @@ def _where(r: dict) -> str:
 
 
 def _budget(r: dict) -> str:
-    a, b = r.get("epochs_annealing", math.nan), r.get("epochs_baseline", math.nan)
+    a, b = r.get("epochs_reference", math.nan), r.get("epochs_baseline", math.nan)
     if pd.isna(a) or pd.isna(b):
         return "not recorded"
     return f"{a:.0f} vs {b:.0f}" + (" (unequal)" if a != b else "")
@@ -142,14 +155,14 @@ def to_markdown(frame: pd.DataFrame, caption: str) -> str:
         f"**{caption}.** {caption_note(frame)}",
         "",
         "| benchmark / variant / dataset | metric | vs | difference [t interval] | per seed | p (t) | p (Holm) "
-        "| sign-flip p (floor) | seeds better | epochs (Annealing-KD vs baseline) | verdict | flags |",
+        f"| sign-flip p (floor) | seeds better | epochs ({references(frame)} vs baseline) | verdict | flags |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in frame.to_dict("records"):
         ci = f"{fmt_signed(r['mean'])} [{fmt_signed(r['ci_low'])}, {fmt_signed(r['ci_high'])}]"
         per_seed = " ".join(fmt_signed(float(d)) for d in r["per_seed"].split())
         lines.append(
-            f"| {_where(r)} | {_unit(r['metric'])} | {LABELS[r['baseline']]} | {ci} | {per_seed} | "
+            f"| {_where(r)} | {_unit(r['metric'])} | {_vs(r, frame)} | {ci} | {per_seed} | "
             f"{r['p_t']:.3g} | {r['p_holm']:.3g} | "
             f"{r['p_sign_flip']:.3g} ({r['p_sign_flip_floor']:.3g}) | {_wins(r)} | {_budget(r)} | "
             f"{r['verdict']} | {r['flags'] or '—'} |"
@@ -175,7 +188,7 @@ def _unit(metric: str) -> str:
 
 
 def _wins(r: dict) -> str:
-    """The seeds on which Annealing-KD was ahead (a tie is not a win), as the summaries count them."""
+    """The seeds on which the reference was ahead (a tie is not a win), as the summaries count them."""
     return f"{r['wins']} of {r['n']}"
 
 
@@ -192,7 +205,7 @@ def to_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
         [
             _where(r).replace(" / ", "/"),
             SHORT_UNITS.get(r["metric"], r["metric"]),
-            LABELS[r["baseline"]] + _mark(r["flags"]),
+            _vs(r, frame) + _mark(r["flags"]),
             f"{fmt_signed(r['mean'])} [{fmt_signed(r['ci_low'])}, {fmt_signed(r['ci_high'])}]",
             _budget(r).replace(" (unequal)", ""),
             f"{r['p_holm']:.2g}",
@@ -206,7 +219,7 @@ def to_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
     flags = " ".join(frame["flags"].fillna("")) if len(frame) else ""
     notes = [
         "n.d.: not distinguishable. Differences in points of the metric (correlations x100). "
-        "Epochs: Annealing-KD's total (both phases) vs the baseline's."
+        f"Epochs: {references(frame)}'s total over its stages vs the baseline's."
     ]
     notes += [note for key, _, note in MARKS if key in flags]
     header = ["Benchmark / variant", "Metric", "vs", "Difference [t interval]", "Epochs", "p (Holm)", "Sign-flip p"]

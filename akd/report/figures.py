@@ -28,11 +28,12 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from akd.losses import anneal_scale, anneal_temperature
+from akd.methods import STUDENTS
 from akd.report.style import COLORS, DEFAULT, MARKERS, Style, method_style, set_caption, styled
 from akd.results import LABELS
 from akd.stats import interval_label, mean_interval
 
-METHODS = ("nokd", "kd", "takd", "annealing")
+METHODS = STUDENTS  # every method, in report order (the paper's four first); roles excluded
 TAU = r"$\tau_{\max}$"
 PHI = r"$\Phi$"
 # metric -> (name on an axis, unit, kind); kinds never share an axis

@@ -78,7 +78,7 @@ def main_result(runs: pd.DataFrame, benchmark: str, dataset: str, style: Style =
         sharex=True,
         sharey=True,
         squeeze=False,
-        height=1.0 + 0.28 * len(METHODS),
+        height=1.0 + 0.28 * len(METHODS.present(part["run"])),
     )
     n = _n(part)
     words = []
@@ -202,7 +202,7 @@ _EPOCHS = re.compile(r"(\d+)\s*epochs?,\s*[^\d]*?(\d+)")
 
 
 def _pair_epochs(info: dict, runs: pd.DataFrame | None) -> tuple[int, int] | None:
-    a, b = info.get("epochs_annealing"), info.get("epochs_baseline")
+    a, b = info.get("epochs_reference"), info.get("epochs_baseline")
     if a is not None and b is not None and not (pd.isna(a) or pd.isna(b)):
         return int(a), int(b)
     if runs is not None and "epochs" in runs:
@@ -212,8 +212,9 @@ def _pair_epochs(info: dict, runs: pd.DataFrame | None) -> tuple[int, int] | Non
             & (runs["dataset"] == info["dataset"])
         ]
         epochs = budgets(rows)
-        if "annealing" in epochs and info["baseline"] in epochs:
-            return epochs["annealing"], epochs[info["baseline"]]
+        ref = info.get("reference", "annealing")
+        if ref in epochs and info["baseline"] in epochs:
+            return epochs[ref], epochs[info["baseline"]]
     match = _EPOCHS.search(str(info.get("flags", "")))
     return (int(match.group(1)), int(match.group(2))) if match else None
 
@@ -222,7 +223,10 @@ def _row_label(info: dict) -> str:
     where = f"{info['benchmark']} {info['variant']}" + (
         f" {info['dataset']}" if info["dataset"] != info["benchmark"] else ""
     )
-    return f"{where}: vs {LABELS.get(info['baseline'], info['baseline'])}"
+    ref = info.get("reference", "annealing")
+    return f"{where}: " + (
+        f"vs {LABELS[info['baseline']]}" if ref == "annealing" else f"{LABELS[ref]} − {LABELS[info['baseline']]}"
+    )
 
 
 @styled
@@ -244,6 +248,9 @@ def forest(pairs: list[tuple[dict, Paired]], style: Style = DEFAULT, runs: pd.Da
         gridspec_kw={"height_ratios": [len(g) + 1.6 for g in groups]},
     )
     marks = {"unequal": False, "test": False}
+    refs = {info.get("reference", "annealing") for info, _ in pairs}
+    ref = next(iter(refs)) if len(refs) == 1 else "annealing"
+    who = LABELS[ref] if len(refs) == 1 else "Each reference"
     ns = set()
     heads = ("mean", "95 % t interval", "Holm p", "n", "epochs")
     cells_drawn: list[tuple[int, object, object]] = []  # (column, axes, text)
@@ -255,7 +262,14 @@ def forest(pairs: list[tuple[dict, Paired]], style: Style = DEFAULT, runs: pd.Da
             color = "black" if p.distinguishable else "0.4"
             unequal = "unequal" in str(info.get("flags", ""))
             ax.plot(
-                p.diffs, [y + 0.22] * p.n, ls="none", marker="|", color=COLORS["annealing"], ms=5, mew=0.9, gid="seeds"
+                p.diffs,
+                [y + 0.22] * p.n,
+                ls="none",
+                marker="|",
+                color=COLORS[info.get("reference", "annealing")],
+                ms=5,
+                mew=0.9,
+                gid="seeds",
             )
             bar = ax.errorbar(
                 [p.mean],
@@ -303,7 +317,7 @@ def forest(pairs: list[tuple[dict, Paired]], style: Style = DEFAULT, runs: pd.Da
         ax.set_yticks(range(len(group)), labels, fontsize="small")
         ax.set_ylim(-0.6, len(group) - 0.3)
         ax.grid(axis="y", visible=False)
-        ax.set_xlabel(f"Annealing-KD minus baseline: {difference_label(metric)}")
+        ax.set_xlabel(f"{who} minus baseline: {difference_label(metric)}")
     # the table's columns: each as wide as its widest cell, 8 pt apart, right-aligned, right of the panel
     renderer = fig.canvas.get_renderer()
     widths = [0.0] * len(heads)
@@ -318,13 +332,19 @@ def forest(pairs: list[tuple[dict, Paired]], style: Style = DEFAULT, runs: pd.Da
     handles = [
         Line2D([], [], ls="none", marker="D", color="black", ms=3.5, label="mean difference, Holm-adjusted p < 0.05"),
         Line2D([], [], color="black", lw=1.1, label="95 % paired t interval (unadjusted)"),
-        Line2D([], [], ls="none", marker="|", color=COLORS["annealing"], ms=5, label="one seed's difference"),
+        Line2D([], [], ls="none", marker="|", color=COLORS[ref], ms=5, label="one seed's difference"),
         Line2D([], [], ls="none", color="0.55", marker="D", ms=3.5, label="mean difference, Holm-adjusted p ≥ 0.05"),
     ]
     if marks["unequal"]:
         handles.append(
             Line2D(
-                [], [], ls="none", marker="D", mfc="white", color="black", ms=3.5,
+                [],
+                [],
+                ls="none",
+                marker="D",
+                mfc="white",
+                color="black",
+                ms=3.5,
                 label="† hollow: unequal epoch budgets, not budget-matched",
             )
         )
@@ -334,12 +354,12 @@ def forest(pairs: list[tuple[dict, Paired]], style: Style = DEFAULT, runs: pd.Da
     n = "/".join(str(k) for k in sorted(ns))
     return set_caption(
         fig,
-        f"Annealing-KD minus each baseline, paired by seed (same initial weights and batches), for every benchmark, "
+        f"{who} minus each baseline, paired by seed (same initial weights and batches), for every benchmark, "
         f"variant and dataset; one panel per metric (accuracy and correlation never share an axis). Diamond: the mean "
         f"difference; bar: its 95 % paired Student t interval (n = {n} seeds), not adjusted for multiple comparisons; "
         "ticks: the per-seed differences. The table gives the mean, the interval, the paired t test's p-value after "
-        "Holm's correction within each family (one benchmark, variant and dataset: Annealing-KD against each "
-        "baseline), n and the epochs of Annealing-KD / the baseline. Black: Holm-adjusted p < 0.05; grey: not "
+        f"Holm's correction within each family (one benchmark, variant and dataset: {who} against each "
+        f"baseline), n and the epochs of {who} / the baseline. Black: Holm-adjusted p < 0.05; grey: not "
         "distinguishable (a grey bar may still exclude 0: the colour follows the Holm-adjusted test). Budget-matched "
         "comparisons come first in each panel; † and a hollow diamond mark an unequal epoch budget, below them"
         + (", ‡ selection on the test set." if marks["test"] else "."),

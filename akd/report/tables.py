@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from akd import stats
+from akd.methods import PAPER_ORDER, ROWS, STUDENTS
 from akd.report import latex
 from akd.results import LABELS
 from akd.stats import interval_label, mean_interval  # mean_interval: also imported from here
 
-ROWS = ("teacher", "ta", "nokd", "kd", "takd", "annealing")
-STUDENTS = ("nokd", "kd", "takd", "annealing")
+# ROWS, STUDENTS: the roles and every method, in report order (the paper's four first, then as registered)
 NOT_RUN = "not run"
 NO_PAPER = "—"
 DAGGER = "†"
@@ -47,8 +47,6 @@ class Task:
     dataset: str
     paper: dict[str, float] = field(default_factory=dict)  # method -> the paper's number
     apart: bool = False  # below a rule, outside the score (the GLUE test server)
-
-
 
 
 def _values(runs: pd.DataFrame, t: Task, method: str) -> pd.DataFrame:
@@ -73,8 +71,10 @@ def _max(part: pd.DataFrame, column: str) -> float:
     return float(part[column].max()) if column in part and part[column].notna().any() else math.nan
 
 
-def build(runs: pd.DataFrame, tasks: list[Task], rows=ROWS, score: bool = False) -> pd.DataFrame:
-    """Long table: one line per (task, method) with paper, mean, half-width, n (0: not run) and epochs."""
+def build(runs: pd.DataFrame, tasks: list[Task], rows=None, score: bool = False) -> pd.DataFrame:
+    """Long table: one line per (task, method) with paper, mean, half-width, n (0: not run) and epochs.
+    ``rows``: the roles and methods to show (default: the roles, the paper's methods and every method run)."""
+    rows = ROWS.present([*ROWS[:2], *PAPER_ORDER, *runs["run"]]) if rows is None else rows
     out = []
     per_seed: dict[str, list[dict[int, float]]] = {}
     for t in tasks:

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from akd.bench import cache_for
-from akd.config import BenchConfig, read_benchmark_file
+from akd.benchfile import read_benchmark_file
+from akd.config import BenchConfig
 from akd.errors import AkdError
 from akd.hashing import content_key
 from akd.provenance import provenance

@@ -40,11 +40,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from akd.config import MACHINE_SETTINGS, BenchConfig, _apply, flatten, nest
+from akd.config import FIXED, MACHINE_SETTINGS, BenchConfig
 from akd.errors import AkdError
 from akd.hashing import content_key
 from akd.methods import build_stages
 from akd.registry import METHODS
+from akd.settings import apply, flatten, nest
 
 # What a trial may change: the methods' own settings, the optimiser, the models and their epochs.
 # Never the data, the seeds or the machine (the objective would then compare different things).
@@ -143,7 +144,7 @@ def with_settings(cfg: BenchConfig, method: str, settings: dict[str, Any]) -> Be
     from akd.validation import validate
 
     out = copy.deepcopy(cfg)
-    _apply(out, nest(settings, {"methods": [method]}), "")
+    apply(out, nest(settings, {"methods": [method]}), fixed=FIXED)
     validate(out)
     return out
 

@@ -28,8 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from akd.config import BenchConfig, DataConfig
-from akd.errors import AkdError
+from akd.config import BenchConfig
 from akd.registry import TASKS
 from akd.tasks.metrics import Metric
 
@@ -107,21 +106,3 @@ class TaskSpec:
 def load_task(cfg: BenchConfig, device: torch.device | str = "cpu") -> Task:
     spec: TaskSpec = TASKS.get(cfg.data.dataset)
     return spec.load(cfg, torch.device(device))
-
-
-def check_sizes(cfg: DataConfig, n_train_full: int, n_test: int) -> None:
-    """Refuse subsets larger than the data, and splits too small to train or select on."""
-    n_val = cfg.val_count(n_train_full)
-    available = {"train": n_train_full - n_val, "val": n_val, "test": n_test}
-    for split, n in available.items():
-        asked = getattr(cfg, f"{split}_subset")
-        if asked > n and not (split == "val" and cfg.selection == "test"):  # then the test set selects
-            raise AkdError(f"data.{split}_subset={asked} exceeds the {n} {split} samples available in {cfg.dataset}")
-    sizes = {split: getattr(cfg, f"{split}_subset") or n for split, n in available.items()}
-    if sizes["train"] < 2:
-        raise AkdError(f"the training split has {sizes['train']} sample(s): a training step needs at least 2")
-    if sizes["test"] < 1 or (cfg.selection == "val" and sizes["val"] < 1):
-        raise AkdError(
-            f"the validation or test split is empty ({sizes['val']} val, {sizes['test']} test samples): "
-            "raise data.val_fraction or the subsets"
-        )

@@ -138,13 +138,13 @@ def _hub_spec(spec: TextSpec) -> TextSpec:
     return TextSpec(spec.name, spec.texts, "label_index", spec.num_labels, spec.metrics, spec.selection, spec.report)
 
 
-def _check(cfg: BenchConfig) -> None:
+def check_text_models(cfg: BenchConfig) -> None:
     if not 1 <= cfg.data.max_length <= 4096:
         raise AkdError(f"data.max_length must be in 1..4096 tokens, got {cfg.data.max_length}")
 
 
 for _name in GLUE:
-    TASKS.add(f"glue-{_name}", TaskSpec(load=_load(_name), check=_check))
+    TASKS.add(f"glue-{_name}", TaskSpec(load=_load(_name), check=check_text_models))
 
 # The paper's two ladders (teacher -> TA -> student), as presets of their hub ids.
 LADDERS = {

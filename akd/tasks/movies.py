@@ -35,7 +35,7 @@ from akd.config import BenchConfig
 from akd.errors import AkdError
 from akd.registry import TASKS, TEXT_MODELS
 from akd.tasks.base import TaskSpec
-from akd.tasks.glue import _check
+from akd.tasks.glue import check_text_models
 from akd.tasks.text import TextSource, TextSpec, TextTask, load_text_task
 
 RELEASE = "vaderSentiment==3.3.2"
@@ -147,4 +147,4 @@ def _load(name: str):  # noqa: ANN202
 
 
 for _name in SPECS:
-    TASKS.add(_name, TaskSpec(load=_load(_name), check=_check))
+    TASKS.add(_name, TaskSpec(load=_load(_name), check=check_text_models))

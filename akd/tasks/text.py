@@ -31,7 +31,8 @@ from torch import nn
 from akd.config import BenchConfig, DataConfig
 from akd.errors import AkdError
 from akd.hashing import derive_seed
-from akd.tasks.base import SplitName, Task, TrainBatch, check_sizes
+from akd.splits import check_sizes, hold_out
+from akd.tasks.base import SplitName, Task, TrainBatch
 from akd.tasks.metrics import METRICS
 from akd.text_models import build_text_model, load_tokenizer
 
@@ -133,19 +134,12 @@ class TextTask(Task):
         self.num_outputs = spec.num_labels
         self.metrics_fns = {m: METRICS[m] for m in dict.fromkeys((*spec.metrics, spec.selection))}
         self.selection_metric = spec.selection
-        n = len(train_full)
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.split_seed))
-        n_val = cfg.val_count(n)
-        val_idx, train_idx = order[:n_val], order[n_val:]
-        if cfg.train_subset:
-            train_idx = train_idx[: cfg.train_subset]
-        if cfg.val_subset:
-            val_idx = val_idx[: cfg.val_subset]
+        train_idx, val_idx = hold_out(cfg, len(train_full))
         if cfg.test_subset:
             test = test.take(torch.arange(min(cfg.test_subset, len(test))))
         self.splits = {
-            "train": train_full.take(train_idx.sort().values),
-            "val": train_full.take(val_idx.sort().values),
+            "train": train_full.take(train_idx),
+            "val": train_full.take(val_idx),
             "test": test,
         }
         if cfg.selection == "test":
