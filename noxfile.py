@@ -1,5 +1,5 @@
 """Sessions: bench_cifar10, bench_cifar100, bench_fashion_mnist, bench_glue, bench_glue_mini, sweep_cifar10,
-sweep_cifar100, sweep_fashion_mnist, sweep_glue, sweep_glue_mini, analysis, perf, tests,
+sweep_cifar100, sweep_fashion_mnist, sweep_glue, sweep_glue_mini, analysis, perf, tests, tests_slow,
 mutants, lint, ui.
 
 All sessions share one virtualenv, ``.venv`` beside this file (torch alone is several GB, so one
@@ -155,9 +155,16 @@ def perf(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite (pytest); arguments pass through, e.g. -- -k losses."""
+    """Unit and science tests, a few minutes on 2 cores (pytest -m "not slow"); -- -k losses narrows them."""
     env = {**OFFLINE, "MPLBACKEND": "Agg"}
-    session.run(str(_bin(session) / "pytest"), *session.posargs, external=True, env=env)
+    session.run(str(_bin(session) / "pytest"), "-m", "not slow", *session.posargs, external=True, env=env)
+
+
+@nox.session
+def tests_slow(session: nox.Session) -> None:
+    """Integration tests: benchmarks end to end, kill-and-resume, pools, sweeps, plug-ins (pytest -m slow)."""
+    env = {**OFFLINE, "MPLBACKEND": "Agg"}
+    session.run(str(_bin(session) / "pytest"), "-m", "slow", *session.posargs, external=True, env=env)
 
 
 @nox.session
