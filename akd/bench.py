@@ -20,7 +20,8 @@ from akd.engine import predict
 from akd.errors import AkdError
 from akd.executors import Executor, InProcess
 from akd.hashing import atomic_write, content_key
-from akd.jobs import JobRunner, cache_for, init_model, role_of, run_tags, runtime_for
+from akd.job_tracking import role_of, run_tags
+from akd.jobs import JobRunner, cache_for, init_model, runtime_for
 from akd.plan import Run, build_plan, estimate_seconds, format_plan
 from akd.results import other_data_label, summarize, to_markdown, write_summary
 from akd.settings import flatten

@@ -37,11 +37,12 @@ from filelock import FileLock, Timeout
 from torch import nn
 
 from akd import faults
+from akd.config import CACHE_DTYPES
 from akd.errors import AkdError
 from akd.hashing import atomic_write, content_key, file_sha256
 
 FORMAT = 1
-DTYPES = {"float32": np.float32, "float16": np.float16}
+DTYPES = {name: getattr(np, name) for name in CACHE_DTYPES}  # float32, float16
 FP16_MAX = float(np.finfo(np.float16).max)
 TAG_NAME = "CACHEDIR.TAG"
 SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"  # the Cache Directory Tagging standard's

@@ -79,6 +79,9 @@ class OptimConfig:
     eval_batch_size: int = 256
 
 
+CACHE_DTYPES = ("float32", "float16")  # the teacher-output cache's storage types (akd.cache)
+
+
 @dataclass
 class CacheConfig:
     """Teacher and TA outputs, computed once per (weights, data, augmentation, seed, epoch) (akd.cache)."""
@@ -177,6 +180,11 @@ class BenchConfig:
     def section_names(self) -> list[str]:
         return [m for m in METHODS.names() if getattr(METHODS.get(m), "settings", None) is not None]
 
+    def __eq__(self, other: object) -> bool:  # equal settings, whichever sections were read
+        return isinstance(other, BenchConfig) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # mutable
+
     def __getattr__(self, name: str) -> Any:  # cfg.kd, cfg.annealing, cfg.<a plug-in's method>
         if name.startswith("_"):
             raise AttributeError(name)
@@ -230,13 +238,24 @@ def parse_compare(spec: str) -> tuple[str, list[str]]:
 
 
 def comparison_pairs(spec: str, methods: list[str]) -> list[tuple[str, str]]:
-    """The pairs a ``compare`` setting asks for among ``methods`` (those not run are left out)."""
-    if spec.strip() == ALL_PAIRS:
-        return [(a, b) for i, a in enumerate(methods) for b in methods[i + 1 :]]
-    reference, baselines = parse_compare(spec)
+    """The pairs a ``compare`` setting asks for among ``methods`` (those not run are left out).
+
+    ``all-pairs`` pairs the methods in ``methods`` order (A before B: "A minus B");
+    ``all-pairs: a, b, c`` in the order given (how records keep a summary's orientation).
+    """
+    reference, listed = parse_compare(spec)
+    if reference == ALL_PAIRS:
+        order = [m for m in listed if m in methods] + [m for m in methods if m not in listed] if listed else methods
+        return [(a, b) for i, a in enumerate(order) for b in order[i + 1 :]]
     if reference not in methods:
         return []
-    return [(reference, b) for b in baselines or methods if b != reference and b in methods]
+    return [(reference, b) for b in listed or methods if b != reference and b in methods]
+
+
+def resolved_compare(cfg: BenchConfig) -> str:
+    """``compare`` with ``all-pairs`` given the methods' order, so a reader of the records orients every
+    pair as the summary did."""
+    return f"{ALL_PAIRS}: {', '.join(cfg.methods)}" if cfg.compare.strip() == ALL_PAIRS else cfg.compare
 
 
 def config_from_dict(values: dict[str, Any]) -> BenchConfig:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +36,15 @@ from akd.engine import StageJob, StageResult, evaluate, snapshot, stage_metrics,
 from akd.errors import AkdError
 from akd.fidelity import student_fidelity
 from akd.hashing import derive_seed
+from akd.job_tracking import fetch_or_claim, finish, open_run, record_reuse
 from akd.plan import Run
 from akd.provenance import provenance
 from akd.runtime import Runtime, setup_runtime
-from akd.settings import flatten
 from akd.store import ModelStore, check_fits, load_checkpoint
 from akd.tasks.base import Task
 from akd.teacher import FrozenLogits, freeze
-from akd.tracking import PARENT_TAG, Tracker
+from akd.tracking import Tracker
 
-CLAIM_POLL_S = 5.0  # how often a machine waiting for another's teacher looks again
 AWAIT_S = 30.0  # how long a job waits for an upstream job that holds no lock to store its model
 
 
@@ -65,14 +65,22 @@ def init_model(cfg: BenchConfig, role: str, seed: int, task: Task, rt: Runtime) 
     return rt.place(task.build_model(cfg.arch(role)))
 
 
-def run_tags(run: Run) -> dict[str, str]:
-    """Tags the MLflow UI groups a run by: kind, seed, and method (``teacher`` and ``ta`` for those)."""
-    return {"kind": run.kind, "seed": str(run.seed), "method": run.method or run.name.split("/")[0]}
+@dataclass
+class Job:
+    """One job being trained in this process: what it is and the state of this attempt.
 
+    ``observers`` are called after every epoch of every stage with (MLflow step, the epoch's
+    record); a sweep's pruner subscribes here (it may raise to stop the job). ``logged``: the MLflow
+    steps the job's run already holds from a dead attempt (epochs redone are not logged twice).
+    """
 
-def role_of(run: Run) -> str:
-    """The row name of a run in the summary: the method, or the role it trains (teacher, ta)."""
-    return run.method or run.stages[0].trains
+    run: Run
+    run_id: str
+    step0: int = 0  # the MLflow step of the job's first epoch (a trial's later seeds start after the earlier)
+    ckpt: Checkpointer | None = None
+    state: dict[str, Any] | None = None  # the checkpoint this attempt resumes from
+    observers: list[Callable[[int, dict[str, float]], None]] = field(default_factory=list)
+    logged: set[int] = field(default_factory=set)
 
 
 class JobRunner:
@@ -88,11 +96,7 @@ class JobRunner:
         self.parent: str | None = None
         self.models: dict[str, nn.Module] = {}  # store key -> a frozen teacher or TA held in memory
         self.shared_models: dict[str, nn.Module] = {}  # store key -> what a method run's stages learn from
-        # called after every epoch of every stage with (MLflow step, the epoch's record); a sweep's
-        # pruner subscribes here (it may raise to stop the run)
-        self.epoch_observers: list[Callable[[int, dict[str, float]], None]] = []
         self.track_reuse = True  # a stored teacher or TA loaded gets a run of its own (False: silently)
-        self.logged: set[int] = set()  # MLflow steps the resumed job's run already holds
 
     def open(self, rt: Runtime, task: Task) -> None:
         """Open the tracker and hold what every job of this process shares: machine, data, cache, tags."""
@@ -152,60 +156,6 @@ class JobRunner:
                 raise AkdError(f"the {role} job ended without storing {self.store.entry(key)}; see its error")
             time.sleep(0.2)
 
-    def _job_run(self, run: Run, tags: dict[str, str], run_id: str | None, state: dict | None) -> str:
-        """The job's MLflow run: the interrupted attempt's, reopened under this parent, else a new one.
-
-        Any unfinished run of the job is a dead attempt's: this process holds the job's lock.
-        Across machines that share only a tracking server, a RUNNING one may be alive elsewhere.
-        """
-        if run_id is None:
-            run_id = state.get("run_id") if state else None
-            if run_id is not None and self.tracker.get_run(run_id) is None:  # deleted meanwhile
-                run_id = None
-            if run_id is None:
-                dead = ("FAILED", "KILLED") if self.tracker.shares_models else ("RUNNING", "FAILED", "KILLED")
-                found = self.tracker.find({"job_key": run.key}, dead)
-                run_id = found[-1].info.run_id if found else None
-            if run_id is not None:
-                self.tracker.reopen(run_id)
-                if self.parent:
-                    self.tracker.set_tag(run_id, PARENT_TAG, self.parent)
-                self.log(f"{run.name}: continuing its MLflow run {run_id}")
-                return run_id
-        params = flatten(self.cfg.to_dict()) | {"seed": run.seed}
-        if run_id is None:
-            tags = {**self.job_tags, **run_tags(run), **tags, "job_key": run.key}
-            run_id = self.tracker.start(run.name, tags, params, parent=self.parent)
-        else:
-            self.tracker.log_params(run_id, params)
-        self.tracker.log_json(run_id, self.cfg.to_dict(), "config.json")
-        return run_id
-
-    def _reused(self, run: Run) -> dict[str, Any]:
-        """A finished job: its MLflow run is made FINISHED if its process died just after storing it,
-        and this invocation's parent gets a ``trained=false`` run pointing at it. Returns its meta."""
-        meta = self.store.meta(run.key)
-        self.store.checkpoint_path(run.key).unlink(missing_ok=True)  # left if it died just after storing
-        source = meta.get("run_id")
-        found = self.tracker.get_run(source) if source else None
-        if found is not None and found.info.status != "FINISHED":
-            self.tracker.log_metrics(source, meta["results"])
-            self.tracker.end(source, True)
-        if not self.track_reuse or (found is not None and found.data.tags.get(PARENT_TAG) == self.parent):
-            return meta
-        if self.tracker.find({"job_key": run.key, PARENT_TAG: self.parent}, ("FINISHED",)):
-            return meta
-        tags = {**self.base_tags, **run_tags(run), "job_key": run.key, "trained": "false", "role": role_of(run)}
-        if run.kind != "method":
-            tags["store_key"] = run.key
-        run_id = self.tracker.start(
-            run.name, tags | ({"reuses": source} if source else {}), {"seed": run.seed}, self.parent
-        )
-        self.tracker.log_metrics(run_id, meta["results"])
-        self.tracker.end(run_id, True)
-        self.log(f"{run.name}: finished before, reused ({run.key})")
-        return meta
-
     # ------------------------------------------------------------------ teacher and TA
     def _stored_or_train(self, run: Run, teacher: nn.Module | None) -> nn.Module:
         """Load ``run`` (a user checkpoint or the store), or train and store it.
@@ -218,35 +168,20 @@ class JobRunner:
         with self.store.locked(run.key, self.log) as stored:
             run_id = None
             if not stored and self.tracker.shares_models and not self.cfg.checkpoint(run.stages[0].trains):
-                stored, run_id = self._fetch_or_claim(run)
+                stored, run_id = fetch_or_claim(self, run)
             return freeze(self._load_or_train(run, teacher, stored, run_id))
-
-    def _fetch_or_claim(self, run: Run) -> tuple[bool, str | None]:
-        """(True, None) once another machine's published model is in the store, else (False, our run)."""
-        tags = {"store_key": run.key, "trained": "true"}
-        while True:
-            if self.tracker.fetch_model(run.key, self.store.entry(run.key)) and self.store.has(run.key):
-                self.log(f"{run.name}: fetched {run.key} from the tracking server")
-                return True, None
-            more = {**self.job_tags, **run_tags(run), "role": run.stages[0].trains, "job_key": run.key}
-            run_id, won = self.tracker.claim(run.name, tags, more, parent=self.parent, statuses=("RUNNING",))
-            if won:
-                return False, run_id
-            self.log(f"{run.name}: another machine is training it (MLflow run {run_id}); waiting")
-            while self.tracker.status(run_id) == "RUNNING":
-                time.sleep(CLAIM_POLL_S)
 
     def _load_or_train(self, run: Run, teacher: nn.Module | None, stored: bool, run_id: str | None) -> nn.Module:
         cfg, role = self.cfg, run.stages[0].trains
         checkpoint = cfg.checkpoint(role)
         if stored:
             if self.track_reuse:
-                self._reused(run)
+                record_reuse(self, run)
             self.log(f"{run.name}: reusing stored {role} {run.key}")
             self.models.pop(run.key, None)
             return self.upstream(run.key, role)
         if checkpoint:  # first use: check and evaluate it, and keep it with its accuracies in the store
-            run_id = self._job_run(run, {"role": role, "store_key": run.key, "trained": "false"}, run_id, None)
+            run_id = open_run(self, run, {"role": role, "store_key": run.key, "trained": "false"}, run_id, None)
             with self.tracker.failing(run_id):
                 model = self.task.build_model(cfg.arch(role))
                 state = check_fits(load_checkpoint(Path(checkpoint)), model, checkpoint)
@@ -256,7 +191,7 @@ class JobRunner:
                 res = stage_metrics(test=test, test_last=test, val_best=val, val_last=val)
                 meta = {"recipe": run.recipe, "results": res, "history": [], "tags": self.job_tags}
                 self.store.save(run.key, state, meta | {"run_id": run_id, "parent": self.parent})
-            self._finish(run_id, run, res, [])
+            finish(self, run_id, run, res, [], self.task.selection_metric)
             return model
         return self._train_and_store(run, teacher, {"role": role, "store_key": run.key, "trained": "true"}, run_id)
 
@@ -264,7 +199,7 @@ class JobRunner:
     def _method(self, run: Run) -> None:
         with self.store.locked(run.key, self.log) as stored:
             if stored:
-                self._reused(run)
+                record_reuse(self, run)
                 return
             key = run.recipe.get("teacher")
             teacher = self.upstream(key, "teacher") if key and not run.fidelity_only else None
@@ -284,37 +219,28 @@ class JobRunner:
         """Train (or resume) ``run`` with checkpoints, store its result, finish its MLflow run."""
         ckpt = self.checkpointer(run)
         state = ckpt.load()
-        run_id = self._job_run(run, tags, run_id, state)
-        with self.tracker.failing(run_id):
-            record, history, model, attempts = self.train_method(
-                run, teacher, run_id, ckpt=ckpt, state=state, reference=reference
-            )
+        job = Job(run, open_run(self, run, tags, run_id, state), ckpt=ckpt, state=state)
+        with self.tracker.failing(job.run_id):
+            record, history, model, attempts = self.train_method(job, teacher, reference)
             meta = {"recipe": run.recipe, "results": record, "history": history, "tags": self.job_tags}
-            meta |= {"run_id": run_id, "parent": self.parent, "attempts": attempts}
+            meta |= {"run_id": job.run_id, "parent": self.parent, "attempts": attempts}
             entry = self.store.save(run.key, snapshot(model), meta)
             if self.tracker.shares_models and run.kind != "method":
-                self.tracker.publish_model(run_id, entry)
-        self._finish(run_id, run, record, history)
+                self.tracker.publish_model(job.run_id, entry)
+        finish(self, job.run_id, run, record, history, self.task.selection_metric)
         ckpt.clear()
         return model
 
-    def _finish(self, run_id: str, run: Run, res: dict[str, float], history: list) -> None:
-        self.tracker.log_metrics(run_id, res)
-        if history:
-            self.tracker.log_json(run_id, history, "history.json")
-        self.tracker.end(run_id, True)
-        m = self.task.selection_metric
-        self.log(f"{run.name}: test {m} {res[f'test_{m}']:.2f} (best val epoch), {res[f'test_{m}_last']:.2f} (last)")
-
-    def _train_tracked(self, run_id, stage_index, stage, model, teacher, seed, step0, desc, resume=None, on_state=None):
-        """Train one stage; returns its result and the teacher-forward counts of its source."""
+    def _train_tracked(self, job: Job, index: int, stage, model, teacher, step0: int, resume=None, on_state=None):  # noqa: ANN001
+        """Train stage ``index`` of ``job``, its epochs logged from MLflow step ``step0``; returns its
+        result and the teacher-forward counts of its source."""
 
         def on_epoch(record: dict[str, float]) -> None:
-            metrics = {k: v for k, v in record.items() if k != "epoch"} | {"phase": stage_index + 1}
+            metrics = {k: v for k, v in record.items() if k != "epoch"} | {"phase": index + 1}
             step = step0 + int(record["epoch"])
-            if step not in self.logged:  # an epoch redone after its last checkpoint: logged by the dead attempt
-                self.tracker.log_metrics(run_id, metrics, step=step)
-            for observe in self.epoch_observers:
+            if step not in job.logged:  # an epoch redone after its last checkpoint: logged by the dead attempt
+                self.tracker.log_metrics(job.run_id, metrics, step=step)
+            for observe in job.observers:
                 observe(step, metrics)
 
         cfg, o = self.cfg, self.cfg.optim
@@ -322,41 +248,42 @@ class JobRunner:
         if teacher is not None:
             role = stage.teacher
             source = FrozenLogits(
-                teacher, role, cfg.arch(role), self.task, seed, o.batch_size, self.rt, self.cache, o.eval_batch_size
+                teacher,
+                role,
+                cfg.arch(role),
+                self.task,
+                job.run.seed,
+                o.batch_size,
+                self.rt,
+                self.cache,
+                o.eval_batch_size,
             )
-        result = train_stage(
-            StageJob(stage, model, source, self.task, o, seed, self.rt, on_epoch, desc, resume, on_state)
-        )
+        desc = f"{job.run.name} {stage.name}" if job.run.kind == "method" else job.run.name
+        work = StageJob(stage, model, source, self.task, o, job.run.seed, self.rt, on_epoch, desc, resume, on_state)
+        result = train_stage(work)
         return result, source.counts() if source is not None else {}
 
     def train_method(
-        self,
-        run: Run,
-        teacher: nn.Module | None,
-        run_id: str,
-        step0: int = 0,
-        ckpt: Checkpointer | None = None,
-        state: dict[str, Any] | None = None,
-        reference: Callable[[], nn.Module] | None = None,
+        self, job: Job, teacher: nn.Module | None, reference: Callable[[], nn.Module] | None = None
     ) -> tuple[dict[str, float], list[dict[str, float]], nn.Module, list[dict[str, Any]]]:
-        """Train every stage of a run; returns its flat record, history, model and attempts.
+        """Train every stage of a job; returns its flat record, history, model and attempts.
 
-        Per-epoch metrics go to MLflow run ``run_id`` at steps ``step0 + epoch`` (epochs counted over
-        all stages). The record is the last stage's (each stage's own under ``<stage>.`` when there
-        are several), its selected epoch counted over all stages, its time over all stages; a
-        method run's adds its fidelity to the teacher. With ``ckpt`` the state is checkpointed as it
-        goes; ``state`` (a checkpoint) resumes an interrupted attempt inside any stage. ``reference``
-        loads the teacher the fidelity is measured against when no stage learns from it (No-KD):
-        called once training ends, it may wait for the teacher's job.
+        Per-epoch metrics go to the job's MLflow run at steps ``job.step0 + epoch`` (epochs counted
+        over all stages). The record is the last stage's (each stage's own under ``<stage>.`` when
+        there are several), its selected epoch counted over all stages, its time over all stages; a
+        method run's adds its fidelity to the teacher. With ``job.ckpt`` the state is checkpointed
+        as it goes; ``job.state`` (a checkpoint) resumes an interrupted attempt inside any stage.
+        ``reference`` loads the teacher the fidelity is measured against when no stage learns from
+        it (No-KD): called once training ends, it may wait for the teacher's job.
         """
+        run, run_id, step0, ckpt, state = job.run, job.run_id, job.step0, job.ckpt, job.state
         models: dict[str, nn.Module] = {"teacher": teacher} if teacher is not None else {}
         for role, key in run.needs.items():
             models[role] = self.shared_models[key]
         done: list[dict[str, Any]] = state["done"] if state else []
         attempts = (state["attempts"] if state else []) + [attempt_record(state)]
-        self.logged = set()
         if state:  # epochs the dead attempt checkpointed but may not have logged
-            self.logged = self.tracker.log_history(run_id, logged_history(state), step0)  # and past it
+            job.logged = self.tracker.log_history(run_id, logged_history(state), step0)  # and past it
         if ckpt is not None:  # every attempt is on record, even one that dies before its first epoch
             ckpt.save((state or checkpoint_state(0, [], {}, None, run_id, [])) | {"attempts": attempts})
         history: list[dict[str, float]] = []
@@ -384,9 +311,8 @@ class JobRunner:
                         faults.point(f"{run.name} {stage.name} checkpointed epoch {epochs - 1}")
 
                 source = models.get(stage.teacher) if stage.teacher else None
-                desc = f"{run.name} {stage.name}" if run.kind == "method" else run.name
                 result, counts = self._train_tracked(
-                    run_id, i, stage, model, source, run.seed, step0 + len(history), desc, resume, on_state
+                    job, i, stage, model, source, step0 + len(history), resume, on_state
                 )
                 models[stage.trains] = model
                 done = done + [{"result": dataclasses.replace(result, best_state={}), "counts": counts}]

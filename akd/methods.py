@@ -31,6 +31,7 @@ checkpoints keep, so a killed run resumes bit-identically.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -114,6 +115,7 @@ class Stage:
 
 
 MethodBuilder = Callable[[BenchConfig], list[Stage]]
+ROLE_NAMES = ("teacher", "ta", "student")
 
 
 @dataclass(frozen=True)
@@ -144,8 +146,10 @@ def register_method(
     if settings is not None and not dataclasses.is_dataclass(settings):
         raise AkdError(f"method {name!r}: settings must be a dataclass, got {settings!r}")
 
-    if name in {f.name for f in dataclasses.fields(BenchConfig)} or name in ("teacher", "ta"):
-        raise AkdError(f"method name {name!r} is taken by a setting or a role; choose another")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise AkdError(f"method name {name!r}: use lower-case letters, digits and '_', starting with a letter")
+    if hasattr(BenchConfig, name) or name in {f.name for f in dataclasses.fields(BenchConfig)} or name in ROLE_NAMES:
+        raise AkdError(f"method name {name!r} is taken by a setting, a role or an attribute of the config")
 
     def deco(build: MethodBuilder) -> MethodBuilder:
         spec = MethodSpec(name, build, settings, label or name, color, marker, linestyle, regression)

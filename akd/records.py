@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from akd.config import config_from_dict
+from akd.config import config_from_dict, resolved_compare
 from akd.errors import AkdError
 from akd.methods import student_epochs
 from akd.records_checks import check_store_exists, no_finished_runs, read_curves, read_runs, read_summary
@@ -48,17 +48,21 @@ PER_EPOCH = ("train_loss", "lr", "phase", "temperature", "scale")  # histories, 
 
 
 def _budget(run: str, config: dict) -> tuple[float, str, str]:
-    """(the run's epochs over all its stages, where checkpoints were selected, the comparisons
-    declared) from its recorded config (nested, as summary.json holds it)."""
-    cfg = None
+    """(the run's epochs over all its stages, where checkpoints were selected, the comparisons its
+    summary judged) from its recorded config (nested, as summary.json holds it). A config that was
+    not recorded (a reused run's MLflow run holds only its seed) gives NaN and "", never defaults."""
+    compare = str(config.get("compare", REFERENCE))
+    selection = str(config.get("data", {}).get("selection", ""))
+    if "student_epochs" not in config:
+        return math.nan, selection, compare
     try:
         cfg = config_from_dict(config)
+        compare = resolved_compare(cfg)
         roles = {"teacher": cfg.teacher_epochs, "ta": cfg.ta_epochs}
         epochs = float(roles[run]) if run in roles else float(student_epochs(run, cfg))
-    except (AkdError, KeyError, TypeError, ValueError):
+    except (AkdError, KeyError, TypeError, ValueError):  # a plug-in not installed here, another version
         epochs = math.nan
-    data = config.get("data", {})
-    return epochs, str(data.get("selection", "")), cfg.compare if cfg is not None else REFERENCE
+    return epochs, selection, compare
 
 
 def _select(df: pd.DataFrame, benchmarks, variants, methods) -> pd.DataFrame:

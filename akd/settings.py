@@ -97,6 +97,8 @@ def apply(obj: Any, values: dict[str, Any], where: str = "", fixed: tuple[str, .
         else:
             if isinstance(current, list) and not current:  # an empty default: the annotation gives the type
                 current = [0.0] if "float" in str(fields[key].type) else [""]
+            elif isinstance(current, int) and not isinstance(current, bool) and str(fields[key].type) == "float":
+                current = float(current)  # `beta: float = 8`: the annotation, not the default's type
             setattr(obj, key, coerce(value, current, f"{where}{key}"))
 
 

@@ -40,6 +40,7 @@ from IPython.display import Image, display
 
 import akd.catalog  # noqa: F401  (the methods' names, colours and budgets, from their specs)
 from akd import records
+from akd.registry import METHODS
 from akd.report import differences, figures, figures_results, figures_sweep
 from akd.report.style import Style, caption, save
 
@@ -108,12 +109,13 @@ for folder in sweeps:
     benchmark, variant, space = folder.parts[-3], folder.parts[-2], folder.name.removeprefix("sweep-")
     here = runs[(runs["benchmark"] == benchmark) & (runs["variant"] == variant)]
     dataset = here["dataset"].iloc[0] if len(here) else benchmark
-    annealing_epochs = figures.budgets(here).get("annealing")
     if (folder / "grid.csv").exists():
         grid = pd.read_csv(folder / "grid.csv")
         metric = next(c for c in grid.columns if c.startswith("test_")).removeprefix("test_")
         for key in [c for c in grid.columns if c not in ("seed", f"test_{metric}", f"val_{metric}")]:
             epoch_key = "epochs" in key
+            head = key.split(".")[0]
+            swept = head if "." in key and head in METHODS else "annealing"  # a method's own setting names it
             reference, ref_variant, _ = figures_sweep.reference_runs(runs, benchmark, variant, dataset)
             show(
                 figures_sweep.grid(
@@ -125,7 +127,8 @@ for folder in sweeps:
                     style,
                     reference=reference if key.endswith("tau_max") else None,
                     reference_variant=ref_variant,
-                    annealing_epochs=None if epoch_key else annealing_epochs,
+                    annealing_epochs=None if epoch_key else figures.budgets(here).get(swept),
+                    method=swept,
                 ),
                 f"sweep_{benchmark}_{variant}_{space}_{key.split('.')[-1]}",
             )

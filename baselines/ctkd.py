@@ -8,7 +8,8 @@ follows a cosine from 0 to ``-lambda_max`` over the first ``lambda_epochs`` epoc
 the task gets harder), set once per epoch: ``lambda(e) = -lambda_max * (1 - cos(pi * min(e, E) / E)) / 2``
 with e counted from 1 (-0.0245 at epoch 1, -0.5 at 5, -1 from 10). Loss
 ``w_ce * CE + w_kd * tau^2 * KL(softmax(z_t / tau) || softmax(z_s / tau))`` (batch mean), tau^2
-inside the differentiated graph, as the official code (zhengli97/CTKD, ``scripts/run_cifar_distill.sh``).
+inside the differentiated graph, as the official code (zhengli97/CTKD: the loss in ``distiller_zoo/KD.py``,
+the settings in ``scripts/run_cifar_distill.sh``).
 
 - ``variant = "global"``: one scalar theta (initial value ``theta_init`` = 1, tau about 15.6), trained by
   the student's own optimiser (same rate, momentum and weight decay), as the official code.
@@ -86,9 +87,11 @@ class CurriculumKD(Objective):
         if self._mlp is None:
             generator = torch.Generator().manual_seed(0)  # the same initial MLP for every run of a config
             mlp = nn.Sequential(nn.Linear(2 * classes, 256), nn.ReLU(), nn.Linear(256, 1))
-            with torch.no_grad():
-                for p in mlp.parameters():
-                    p.copy_(torch.empty_like(p).uniform_(-1, 1, generator=generator) / math.sqrt(p.shape[-1]))
+            with torch.no_grad():  # PyTorch's default Linear initialisation: uniform within 1/sqrt(fan-in)
+                for layer in (mlp[0], mlp[2]):
+                    bound = 1.0 / math.sqrt(layer.in_features)
+                    for p in (layer.weight, layer.bias):
+                        p.copy_(torch.empty_like(p).uniform_(-bound, bound, generator=generator))
                 mlp[-1].bias.fill_(self.theta_init)
             self._mlp = mlp.to(device)
         return self._mlp

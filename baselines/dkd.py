@@ -11,8 +11,8 @@ DKD + LS; multiply alpha and beta by the KD weight there.
 
 The binary student term is computed in log space (log-sum-exp over the other classes), which is
 the same quantity as the official ``log(p_target)``, ``log(sum of the others)`` but finite at any
-temperature. Defaults: mdistiller's CIFAR-100 config (``configs/cifar100/dkd/res32x4_res8x4.yaml``):
-alpha 1, beta 8, T 4, CE weight 1, warm-up 20 epochs.
+temperature. Defaults: mdistiller's DKD defaults (``mdistiller/engine/cfg.py``, used as they are by
+``configs/cifar100/dkd/res32x4_res8x4.yaml``): alpha 1, beta 8, T 4, CE weight 1, warm-up 20 epochs.
 """
 
 from dataclasses import dataclass

@@ -86,7 +86,7 @@ MUTANTS = [
     Mutant(
         "an epoch redone after the last checkpoint is logged twice",
         "akd/jobs.py",
-        "if step not in self.logged:",
+        "if step not in job.logged:",
         "if True:",
         ("tests/test_jobs.py", "-k", "redone"),
     ),

@@ -65,6 +65,24 @@ def test_dist_inter_and_intra_class_relations():
     assert intra.item() == pytest.approx(1.103232539625713, abs=1e-10)  # 1 - mean_c rho(p_s[:, c], p_t[:, c])
 
 
+def test_dkd_on_standardised_logits_keeps_ce_on_the_raw_ones():
+    objective = DecoupledKD(DKDSettings(standardize=True))
+    assert loss_of(objective, epoch=30).item() == pytest.approx(4.831806153002146, abs=1e-9)
+    check_gradient(objective, epoch=30)
+
+
+def test_dkd_stays_finite_where_the_binary_probabilities_underflow():
+    confident = torch.tensor([[200.0, -200.0, -200.0, -200.0]], dtype=torch.float64)
+    tckd, nckd = dkd_terms(confident, TEACHER[:1], LABELS[:1], 1.0)
+    assert torch.isfinite(tckd) and torch.isfinite(nckd)  # log(sum of the others) computed in log space
+
+
+def test_dist_weighs_inter_by_beta_and_intra_by_gamma():
+    objective = DISTLoss(DISTSettings(beta=1.0, gamma=3.0))
+    expected = CE + 16 * (1.0 * 1.234589113599633 + 3.0 * 1.103232539625713)
+    assert loss_of(objective).item() == pytest.approx(expected, abs=1e-8)
+
+
 def test_dist_loss_follows_the_code_with_tau_squared_and_the_paper_without():
     assert loss_of(DISTLoss(DISTSettings())).item() == pytest.approx(76.84120762179342, abs=1e-9)
     paper = DISTLoss(DISTSettings(temperature_squared=False))
@@ -116,6 +134,24 @@ def test_ctkd_loss_at_its_initial_temperature():
     assert tau == pytest.approx(15.621171572600097)
     assert loss_of(objective).item() == pytest.approx(0.9214038139604583, abs=1e-10)
     check_gradient(objective)
+
+
+def test_ctkd_on_standardised_logits():
+    assert loss_of(ctkd(standardize=True)).item() == pytest.approx(1.0310610265751352, abs=1e-9)
+    check_gradient(ctkd(standardize=True))
+
+
+def test_ctkd_temperature_is_trained_by_the_students_optimiser_with_its_weight_decay():
+    from akd.config import OptimConfig
+    from akd.optim import Recipe
+
+    objective = ctkd()
+    student = torch.nn.Linear(2, 4)
+    recipe = Recipe(OptimConfig(lr=0.1, weight_decay=5e-4), student, 1, 1, objective.parameters(), 1.0)
+    group = next(g for g in recipe.optimizer.param_groups if any(p is objective._theta for p in g["params"]))
+    assert group["weight_decay"] == 5e-4 and recipe.optimizer.defaults["momentum"] == 0.9
+    recipe.begin(0)
+    assert group["lr"] == 0.1
 
 
 def test_ctkd_reversal_strength_follows_its_cosine():
@@ -174,3 +210,25 @@ def test_every_builtin_method_has_a_label_colour_and_marker_and_a_one_stage_budg
         assert spec(method).label and spec(method).color.startswith("#")
         student = [st for st in build_stages(method, cfg) if st.trains == "student"]
         assert sum(st.epochs for st in student) == 7
+
+
+def test_a_method_name_that_would_hide_a_setting_or_break_parsing_is_refused():
+    from akd.methods import register_method
+
+    for bad in ("variant", "to_dict", "data", "teacher", "all-pairs", "my.method", "Mine"):
+        with pytest.raises(AkdError, match="method name"):
+            register_method(bad)(lambda cfg: [])
+
+
+def test_a_float_setting_declared_with_an_integer_default_reads_floats():
+    from dataclasses import dataclass
+
+    from akd.settings import apply, setting
+
+    @dataclass
+    class Plug:
+        beta: float = setting(8, low=0)
+
+    plug = Plug()
+    apply(plug, {"beta": "2.5"})
+    assert plug.beta == 2.5

@@ -338,3 +338,30 @@ def test_figures_take_the_venues_widths(venue):
     assert figures.schedule(2, 4, 2, style=style).get_figwidth() == pytest.approx(style.width("one"))
     assert figures_results.forest(_pairs(_runs()), style=style).get_figwidth() == pytest.approx(style.width("two"))
     plt.close("all")
+
+
+def test_panels_that_ran_other_methods_put_each_method_on_its_own_row():
+    """Variants with different method lists share the y axis: a method's seeds sit on its label's row
+    in every panel, and a method a variant did not run leaves its row empty there."""
+    from matplotlib.colors import to_hex
+
+    runs = _runs()
+    extra = runs[(runs["variant"] == "unequal") & (runs["run"] == "kd")].assign(run="dkd", test_acc=70.0)
+    fig = figures_results.main_result(pd.concat([runs, extra]), "bench", "bench")
+    panels = [ax for ax in fig.axes if ax.get_xlabel()]
+    assert len(panels) == 2
+    rows = {t.get_text(): t.get_position()[1] for t in panels[0].get_yticklabels()}  # the shared y axis
+    seen = []
+    for ax in panels:
+        for line in ax.lines:
+            if line.get_gid() != "seeds":
+                continue
+            method = next(
+                m
+                for m in ("nokd", "kd", "takd", "annealing", "dkd")
+                if to_hex(COLORS[m]) == to_hex(line.get_markeredgecolor())
+            )
+            label = {"nokd": "No-KD", "kd": "KD", "takd": "TAKD", "annealing": "Annealing-KD", "dkd": "DKD"}[method]
+            assert abs(float(np.median(line.get_ydata())) - rows[label]) < 0.5, (method, rows)
+            seen.append((ax, method))
+    assert (panels[0], "dkd") not in seen and (panels[1], "dkd") in seen  # the equal variant did not run DKD

@@ -123,10 +123,10 @@ def test_grid_runs_every_point_and_seed_once(in_tmp, monkeypatch):
     trained: list[tuple] = []
     original = BenchmarkRunner.train_method
 
-    def spy(self, run, teacher, run_id, step0=0, **kw):  # noqa: ANN001
-        if run.kind == "method":  # the teacher trains through it too
-            trained.append((self.cfg.annealing.tau_max, run.seed))
-        return original(self, run, teacher, run_id, step0, **kw)
+    def spy(self, job, teacher, reference=None):  # noqa: ANN001
+        if job.run.kind == "method":  # the teacher trains through it too
+            trained.append((self.cfg.annealing.tau_max, job.run.seed))
+        return original(self, job, teacher, reference)
 
     monkeypatch.setattr(BenchmarkRunner, "train_method", spy)
     assert main(sweep_args(bench, "tau_max", "--seeds", "0", "1")) == 0

@@ -177,3 +177,14 @@ def test_existing_study_with_another_pruner_is_refused(in_tmp, capsys):
     )
     assert main(sweep_args(bench, "annealing", "--n-trials", "1")) == 2
     assert "a different sampler or pruner" in capsys.readouterr().err
+
+
+def test_a_methods_own_settings_can_be_swept_and_their_ranges_guard_the_box():
+    cfg = load_benchmark("fashion_mnist", "smoke")
+    spec = {"sweeps": {"beta": {"method": "dkd", "params": {"dkd.beta": [0.5, 8.0], "dkd.temperature": [1.0, 6.0]}}}}
+    space = load_space(spec, "smoke", "beta", cfg)
+    assert with_settings(cfg, "dkd", {"dkd.beta": 2.0}).dkd.beta == 2.0
+    assert space.arms[0].max_epochs == cfg.student_epochs
+    spec["sweeps"]["beta"]["params"]["dkd.temperature"] = [0.0, 6.0]  # a corner at T = 0
+    with pytest.raises(AkdError, match="dkd.temperature must be > 0"):
+        load_space(spec, "smoke", "beta", cfg)

@@ -82,13 +82,14 @@ def main_result(runs: pd.DataFrame, benchmark: str, dataset: str, style: Style =
     )
     n = _n(part)
     words = []
+    methods = METHODS.present(part["run"])  # one row per method across the panels (they share the y axis)
     for ax, variant in zip(axes[0], variants, strict=True):
         rows = part[part["variant"] == variant]
         epochs = budgets(rows)
-        methods = [m for m in METHODS if m in set(rows["run"])]
         for y, method in enumerate(methods):
             values = rows[rows["run"] == method][column].dropna().to_numpy(float)
-            _horizontal(ax, len(methods) - 1 - y, values, method)
+            if len(values):  # a method this variant did not run: its row stays empty
+                _horizontal(ax, len(methods) - 1 - y, values, method)
         teacher = rows[rows["run"] == "teacher"][column].dropna()
         if len(teacher):
             ax.axvline(teacher.mean(), color=COLORS["teacher"], ls=LINESTYLES["teacher"], lw=1.0, zorder=0)
@@ -219,14 +220,13 @@ def _pair_epochs(info: dict, runs: pd.DataFrame | None) -> tuple[int, int] | Non
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def _row_label(info: dict) -> str:
+def _row_label(info: dict, one_reference: bool = True) -> str:
     where = f"{info['benchmark']} {info['variant']}" + (
         f" {info['dataset']}" if info["dataset"] != info["benchmark"] else ""
     )
-    ref = info.get("reference", "annealing")
-    return f"{where}: " + (
-        f"vs {LABELS[info['baseline']]}" if ref == "annealing" else f"{LABELS[ref]} − {LABELS[info['baseline']]}"
-    )
+    if one_reference:  # the axis label names the reference
+        return f"{where}: vs {LABELS[info['baseline']]}"
+    return f"{where}: {LABELS[info.get('reference', 'annealing')]} − {LABELS[info['baseline']]}"
 
 
 @styled
@@ -292,7 +292,7 @@ def forest(pairs: list[tuple[dict, Paired]], style: Style = DEFAULT, runs: pd.Da
             if "test set" in flags:
                 mark += "‡"
                 marks["test"] = True
-            labels.append(_row_label(info) + (f" {mark}" if mark else ""))
+            labels.append(_row_label(info, len(refs) == 1) + (f" {mark}" if mark else ""))
             epochs = _pair_epochs(info, runs)
             cells = (
                 fmt_signed(p.mean),

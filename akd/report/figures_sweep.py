@@ -73,8 +73,11 @@ def grid(
     reference: pd.DataFrame | None = None,
     reference_variant: str = "",
     annealing_epochs: int | None = None,
+    method: str = "annealing",
 ) -> plt.Figure:
-    """``test_<metric>`` against one grid key: each seed, the mean and its 95 % t interval per value."""
+    """``test_<metric>`` against one grid key: each seed, the mean and its 95 % t interval per value, for
+    the swept ``method``; ``annealing_epochs``: that method's epochs (named for the default)."""
+    name = LABELS[method]
     column = f"test_{metric}"
     numeric = is_numeric(frame[key])
     fig, ax = style.subplots("one", height=style.width("one") * (1.1 if reference is not None else 0.85))
@@ -88,16 +91,16 @@ def grid(
     means = []
     for value in values:
         seeds = frame[frame[key] == value][column].dropna()
-        mean, _ = seeds_and_mean(ax, position[value], seeds, "annealing", width=0.0, mean_dx=0.0)
+        mean, _ = seeds_and_mean(ax, position[value], seeds, method, width=0.0, mean_dx=0.0)
         means.append(mean)
     epochs_text = f" ({annealing_epochs} ep)" if annealing_epochs else ""
     ax.plot(
         [position[v] for v in values],
         means,
-        color=COLORS["annealing"],
+        color=COLORS[method],
         lw=1.0 if numeric else 0.0,  # a line between categories would suggest an order
         gid="mean",
-        label=f"Annealing-KD{epochs_text}",
+        label=f"{name}{epochs_text}",
     )
     if numeric:
         x = np.array([position[v] for v in values])
@@ -110,35 +113,35 @@ def grid(
         ax.set_xticks(range(len(values)), [str(v) for v in values])
         ax.set_xlim(-0.5, len(values) - 0.5)
     handles = [
-        Line2D([], [], **method_style("annealing"), ms=4, label=f"Annealing-KD{epochs_text}"),
-        Line2D([], [], ls="none", marker="o", mfc="none", mec=COLORS["annealing"], ms=3, label=f"one seed (n = {n})"),
+        Line2D([], [], **method_style(method), ms=4, label=f"{name}{epochs_text}"),
+        Line2D([], [], ls="none", marker="o", mfc="none", mec=COLORS[method], ms=3, label=f"one seed (n = {n})"),
     ]
     words = ""
     if reference is not None:
         epochs = budgets(reference)
         parts = []
-        for method in ("nokd", "kd", "takd"):
-            values_m = reference[reference["run"] == method][column].dropna().to_numpy(float)
+        for other in [m for m in ("nokd", "kd", "takd") if m != method]:
+            values_m = reference[reference["run"] == other][column].dropna().to_numpy(float)
             if not len(values_m):
                 continue
             mean, half = mean_interval(values_m)
             band = mean_label(len(values_m))
-            label = f"{LABELS[method]} ({epochs.get(method, '?')} ep)" + ("" if len(values_m) == n else f": {band}")
+            label = f"{LABELS[other]} ({epochs.get(other, '?')} ep)" + ("" if len(values_m) == n else f": {band}")
             if not np.isnan(half):
-                explain(ax.axhspan(mean - half, mean + half, color=COLORS[method], alpha=0.13, lw=0, zorder=0), band)
-            ax.axhline(mean, color=COLORS[method], ls=LINESTYLES[method], lw=0.9, zorder=1)
+                explain(ax.axhspan(mean - half, mean + half, color=COLORS[other], alpha=0.13, lw=0, zorder=0), band)
+            ax.axhline(mean, color=COLORS[other], ls=LINESTYLES[other], lw=0.9, zorder=1)
             handles.append(
                 (
-                    Patch(color=COLORS[method], alpha=0.25, lw=0),
-                    Line2D([], [], color=COLORS[method], ls=LINESTYLES[method], lw=0.9, label=label),
+                    Patch(color=COLORS[other], alpha=0.25, lw=0),
+                    Line2D([], [], color=COLORS[other], ls=LINESTYLES[other], lw=0.9, label=label),
                 )
             )
-            parts.append(f"{LABELS[method]} {epochs.get(method, '?')} epochs")
-        same = all(epochs.get(m) == annealing_epochs for m in ("nokd", "kd", "takd") if m in epochs)
+            parts.append(f"{LABELS[other]} {epochs.get(other, '?')} epochs")
+        same = all(epochs.get(m) == annealing_epochs for m in ("nokd", "kd", "takd") if m in epochs and m != method)
         words = (
             f" Bands: the baselines of variant {reference_variant} ({', '.join(parts)}), each its mean (line) and 95 % "
             f"Student t interval (band) over seeds; "
-            + ("the same epoch budget as Annealing-KD." if same else "NOT the same epoch budget as Annealing-KD.")
+            + (f"the same epoch budget as {name}." if same else f"NOT the same epoch budget as {name}.")
         )
     ax.set_xlabel(key_label(key))
     ax.set_ylabel(metric_label(metric))
@@ -153,7 +156,7 @@ def grid(
     scale = " (log scale)" if ax.get_xscale() == "log" else ""
     return set_caption(
         fig,
-        f"{title}: test {METRICS.get(metric, (metric,))[0]} of Annealing-KD{epochs_text} against "
+        f"{title}: test {METRICS.get(metric, (metric,))[0]} of {name}{epochs_text} against "
         f"{key_label(key)}{scale if numeric else ''}, everything else as in the variant. "
         f"Hollow markers: single seeds; filled markers and line: the mean over seeds with its 95 % Student t interval "
         f"(n = {n} seeds per value).{words}",

@@ -49,7 +49,7 @@ from akd.settings import apply, flatten, nest
 
 # What a trial may change: the methods' own settings, the optimiser, the models and their epochs.
 # Never the data, the seeds or the machine (the objective would then compare different things).
-TUNABLE_PREFIXES = ("annealing.", "kd.", "takd.", "optim.")
+TUNABLE_PREFIXES = ("optim.", "<method>.")  # and every method's own settings (its spec's)
 TUNABLE_KEYS = ("teacher", "ta", "student", "teacher_epochs", "ta_epochs", "student_epochs")
 PRUNERS = ("median", "hyperband", "none")
 SAMPLERS = ("tpe", "random")
@@ -180,7 +180,9 @@ def _number(v: Any) -> bool:
 
 
 def _check_key(key: str, where: str) -> None:
-    if not (key.startswith(TUNABLE_PREFIXES) or key in TUNABLE_KEYS):
+    head = key.split(".")[0]
+    own = "." in key and head in METHODS and getattr(METHODS.get(head), "settings", None) is not None
+    if not (own or key.startswith("optim.") or key in TUNABLE_KEYS):
         raise AkdError(
             f"{where}: {key!r} cannot be swept (a trial may change {', '.join(p + '*' for p in TUNABLE_PREFIXES)} "
             f"and {', '.join(TUNABLE_KEYS)}; never the data, seeds or machine)"
@@ -284,4 +286,5 @@ def fingerprint(cfg: BenchConfig, space: Space, arm: Arm, seeds: list[int]) -> t
 
 
 def _machine(key: str) -> bool:
-    return key in MACHINE_SETTINGS or key in ("seeds", "methods", "label", "tasks")
+    """Keys that do not change what a trial trains: the machine, and what is run and judged around it."""
+    return key in MACHINE_SETTINGS or key in ("seeds", "methods", "label", "tasks", "compare")

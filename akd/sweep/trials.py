@@ -37,6 +37,7 @@ from torch import nn
 from akd.bench import BenchmarkRunner, runtime_for
 from akd.checkpoint import logged_history
 from akd.config import BenchConfig
+from akd.jobs import Job
 from akd.plan import Run, build_plan
 from akd.store import ModelStore, recipe_key
 from akd.sweep.space import Arm, Space, with_settings
@@ -188,16 +189,14 @@ class TrialRunner(BenchmarkRunner):
                 return meta["results"]
             ckpt = self.checkpointer(run)
             state = ckpt.load()
-            self.epoch_observers = [report]
+            job = Job(run, run_id, step0, ckpt, state, observers=[report])
             try:
                 for i, record in enumerate(logged_history(state) if state else []):  # the dead attempt's epochs
                     report(step0 + i, record)
-                record, history, _, attempts = self.train_method(run, teacher, run_id, step0, ckpt=ckpt, state=state)
+                record, history, _, attempts = self.train_method(job, teacher)
             except optuna.TrialPruned:
                 ckpt.clear()  # a pruned trial is not retried
                 raise
-            finally:
-                self.epoch_observers = []
             meta = {"recipe": run.recipe, "results": record, "history": history, "tags": self.job_tags}
             self.store.save(run.key, {}, meta | {"run_id": run_id, "trial": trial.number, "attempts": attempts})
             ckpt.clear()
