@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write(out / "methods.md", methods_report(meta, methods))
         print(methods_report(meta, methods))
     if len(args.parts) < len(PARTS):
-        print("A partial run (--parts): nothing written.")
+        print("A partial run (--parts): summary.md not written" + (" (methods.md is)." if methods is not None else "."))
         return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -78,9 +78,9 @@ MUTANTS = [
     ),
     Mutant(
         "a resumed job's MLflow run is continued but left KILLED while it trains",
-        "akd/jobs.py",
-        "                self.tracker.reopen(run_id)",
-        "                pass",
+        "akd/job_tracking.py",
+        "            tracker.reopen(run_id)",
+        "            pass",
         ("tests/test_jobs.py", "-k", "redone"),
     ),
     Mutant(

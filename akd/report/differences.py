@@ -207,7 +207,7 @@ def to_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
             SHORT_UNITS.get(r["metric"], r["metric"]),
             _vs(r, frame) + _mark(r["flags"]),
             f"{fmt_signed(r['mean'])} [{fmt_signed(r['ci_low'])}, {fmt_signed(r['ci_high'])}]",
-            _budget(r).replace(" (unequal)", ""),
+            _budget(r).replace(" (unequal)", "").replace(" vs ", "/"),
             f"{r['p_holm']:.2g}",
             f"{r['p_sign_flip']:.2g}",
             _short(r),
@@ -219,7 +219,7 @@ def to_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
     flags = " ".join(frame["flags"].fillna("")) if len(frame) else ""
     notes = [
         "n.d.: not distinguishable. Differences in points of the metric (correlations x100). "
-        f"Epochs: {references(frame)}'s total over its stages vs the baseline's."
+        f"Epochs: {references(frame)}'s total over its stages / the baseline's."
     ]
     notes += [note for key, _, note in MARKS if key in flags]
     header = ["Benchmark / variant", "Metric", "vs", "Difference [t interval]", "Epochs", "p (Holm)", "Sign-flip p"]

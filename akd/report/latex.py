@@ -130,13 +130,16 @@ def table(
 
     ``align``: one letter per column; ``rules``: indices of rows preceded by a ``\\midrule``;
     ``notes``: sentences set below the tabular in ``\\footnotesize``. The float is ``table`` where
-    the estimate fits a column, else ``table*`` (in ``\\small`` or ``\\footnotesize`` if needed).
+    the estimate fits a column, else ``table*`` (in ``\\small`` or ``\\footnotesize`` with columns 4 pt
+    apart if needed).
     """
     if len(align) != len(header) or any(len(r) != len(header) for r in rows):
         raise ValueError(f"{label}: every row needs {len(header)} cells, one per letter of {align!r}")
     wide, size = layout(header, rows)
     env = "table*" if wide else "table"
     lines = [f"\\begin{{{env}}}[t]", "\\centering"] + ([size] if size else [])
+    if size == r"\footnotesize":  # the tightest layout: columns 4 pt apart instead of 6
+        lines.append(r"\setlength{\tabcolsep}{4pt}")
     lines += [f"\\caption{{{escape(caption)}}}", f"\\label{{{label}}}", f"\\begin{{tabular}}{{{align}}}", "\\toprule"]
     lines.append(" & ".join(escape(h) for h in header) + " \\\\")
     lines.append("\\midrule")

@@ -289,10 +289,20 @@ def to_markdown(long: pd.DataFrame, what: str) -> str:
 
 
 def to_latex(long: pd.DataFrame, what: str, label: str) -> str:
-    """A booktabs float (``table`` or ``table*`` as its width needs), everything escaped."""
+    """A booktabs float (``table`` or ``table*`` as its width needs), everything escaped. Methods are
+    columns; where they would not fit the text width even in ``\\footnotesize`` (many methods), the
+    table is transposed: methods as rows, one column per task (and per source: paper, ours)."""
     g = grid(long)
-    align = ("ll" if g.header[1] == "" else "l") + "r" * sum(1 for h in g.header[1:] if h)
-    return latex.table(g.header, g.rows, caption(long, what), label, align, g.notes, g.rules)
+    header, rows, rules = list(g.header), [list(r) for r in g.rows], list(g.rules)
+    if latex.width_pt(header, rows) * 0.8 > latex.PAGE_IN * 72 * 0.97:
+        two = header[1] == ""
+        columns = [f"{r[0]} ({r[1]})" if two else r[0] for r in rows]
+        first = 2 if two else 1
+        header = ["Method", *columns]
+        rows = [[name, *[r[first + j] for r in g.rows]] for j, name in enumerate(g.header[first:])]
+        rules = []
+    align = ("ll" if header[1] == "" else "l") + "r" * sum(1 for h in header[1:] if h)
+    return latex.table(header, rows, caption(long, what), label, align, g.notes, rules)
 
 
 # ---------------------------------------------------------------------------------------- fidelity
