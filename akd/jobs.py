@@ -18,6 +18,7 @@ not share a store, teachers and TAs are fetched from the server or claimed there
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Callable
@@ -117,6 +118,13 @@ class JobRunner:
             **provenance(rt.device, cfg.deterministic),
         }
 
+    def for_config(self, cfg: BenchConfig) -> JobRunner:
+        """A runner for jobs of another config (a sweep trial's settings) sharing this one's process state:
+        tracker, store, data, cache, tags and parent run; its own frozen-model tables."""
+        other = copy.copy(self)
+        other.cfg, other.models, other.shared_models = cfg, {}, {}
+        return other
+
     @property
     def job_tags(self) -> dict[str, str]:
         """The tags of a job trained now: this process's, with the threads it trains with now (a
@@ -132,7 +140,7 @@ class JobRunner:
             teacher = None
             if run.recipe.get("teacher"):  # a TA trained from the teacher (not a user's checkpoint)
                 teacher = self.upstream(run.recipe["teacher"], "teacher")
-            self.models[run.key] = self._stored_or_train(run, teacher)
+            self.models[run.key] = self.stored_or_train(run, teacher)
         faults.point(f"{run.name} done")
 
     def upstream(self, key: str, role: str) -> nn.Module:
@@ -157,7 +165,7 @@ class JobRunner:
             time.sleep(0.2)
 
     # ------------------------------------------------------------------ teacher and TA
-    def _stored_or_train(self, run: Run, teacher: nn.Module | None) -> nn.Module:
+    def stored_or_train(self, run: Run, teacher: nn.Module | None) -> nn.Module:
         """Load ``run`` (a user checkpoint or the store), or train and store it.
 
         Holds the entry's store lock throughout, so a second process needing the same model waits

@@ -9,8 +9,8 @@ import optuna
 import pytest
 
 import akd.sweep.study as study_module
-from akd.bench import BenchmarkRunner
 from akd.cli import main
+from akd.jobs import JobRunner
 from tests.sweep_fixture import best, of_kind, runs, study, sweep_args, write_bench
 
 
@@ -121,14 +121,14 @@ def test_from_sweep_runs_the_best_settings(swept, monkeypatch):
 def test_grid_runs_every_point_and_seed_once(in_tmp, monkeypatch):
     bench = write_bench(in_tmp)
     trained: list[tuple] = []
-    original = BenchmarkRunner.train_method
+    original = JobRunner.train_method
 
     def spy(self, job, teacher, reference=None):  # noqa: ANN001
         if job.run.kind == "method":  # the teacher trains through it too
             trained.append((self.cfg.annealing.tau_max, job.run.seed))
         return original(self, job, teacher, reference)
 
-    monkeypatch.setattr(BenchmarkRunner, "train_method", spy)
+    monkeypatch.setattr(JobRunner, "train_method", spy)
     assert main(sweep_args(bench, "tau_max", "--seeds", "0", "1")) == 0
     assert sorted(trained) == [(1, 0), (1, 1), (2, 0), (2, 1)]
     assert main(sweep_args(bench, "tau_max", "--seeds", "0", "1")) == 0  # done: nothing runs again

@@ -133,8 +133,8 @@ def _outputs(folder: Path, space: Space, studies, runners, cfg: BenchConfig, see
         "space_declared": {arm.method: arm.describe() for arm in space.arms},
         "pruner": "none" if space.is_grid else space.pruner,
         "sampler": "grid" if space.is_grid else space.sampler,
-        "command": first.command,
-        "provenance": provenance(first.rt.device),  # of the machine writing the outputs (each trial's: MLflow)
+        "command": first.jobs.command,
+        "provenance": provenance(first.jobs.rt.device),  # of the machine writing the outputs (each trial's: MLflow)
     }
     paths = write_outputs(folder, space, studies, metric, seeds, about)
     for method, study in studies.items():

@@ -34,10 +34,10 @@ from typing import Any
 import optuna
 from torch import nn
 
-from akd.bench import BenchmarkRunner, runtime_for
+from akd.bench import runtime_for
 from akd.checkpoint import logged_history
 from akd.config import BenchConfig
-from akd.jobs import Job
+from akd.jobs import Job, JobRunner
 from akd.plan import Run, build_plan
 from akd.store import ModelStore, recipe_key
 from akd.sweep.space import Arm, Space, with_settings
@@ -62,7 +62,11 @@ def claim_study_run(tracker: Tracker, study_tags: dict[str, str], tags: dict[str
     return run_id
 
 
-class TrialRunner(BenchmarkRunner):
+class TrialRunner:
+    """The trials of one study arm in this worker process. It owns a :class:`JobRunner` holding what
+    the trials share (tracker, store, data, cache, the study's MLflow run); each trial's seeds run on
+    a copy of it made for the trial's config (:meth:`JobRunner.for_config`), an object of its own."""
+
     def __init__(
         self,
         cfg: BenchConfig,
@@ -76,14 +80,22 @@ class TrialRunner(BenchmarkRunner):
         command: str = "",
         loaded: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(cfg, tracker, store, None, log, command)
-        self.base, self.space, self.arm, self.seeds = cfg, space, arm, list(seeds)
+        self.jobs = JobRunner(cfg, tracker, store, log, command)
+        self.jobs.track_reuse = False
+        self.base, self.space, self.arm, self.seeds, self.log = cfg, space, arm, list(seeds), log
         self.study_tags = study_tags
-        self.track_reuse = False
         self.models: dict[str, nn.Module] = {}  # store key -> frozen teacher or TA, across trials
         self.max_epochs = arm.max_epochs
         self.loaded = {} if loaded is None else loaded  # machine and data, shared by the runners of one sweep
         self.task = None
+
+    @property
+    def tracker(self) -> Tracker:
+        return self.jobs.tracker
+
+    @property
+    def parent(self) -> str | None:
+        return self.jobs.parent
 
     def setup(self) -> None:
         """Load the data (once per sweep) and open the tracker; claim (or rejoin) the study's parent run."""
@@ -92,9 +104,10 @@ class TrialRunner(BenchmarkRunner):
         if not self.loaded:
             rt = runtime_for(self.base)
             self.loaded.update(rt=rt, task=load_task(self.base, rt.device))
-        self.open(self.loaded["rt"], self.loaded["task"])
+        self.jobs.open(self.loaded["rt"], self.loaded["task"])
+        self.task, self.base_tags = self.jobs.task, self.jobs.base_tags
         self.metric = self.task.selection_metric
-        self.parent = claim_study_run(self.tracker, self.study_tags, self.base_tags, self.arm, self.seeds)
+        self.jobs.parent = claim_study_run(self.tracker, self.study_tags, self.base_tags, self.arm, self.seeds)
 
     # ------------------------------------------------------------------ one trial
     def __call__(self, trial: optuna.Trial) -> float:
@@ -144,29 +157,32 @@ class TrialRunner(BenchmarkRunner):
         return value
 
     def _seeds(self, cfg: BenchConfig, trial: optuna.Trial, run_id: str) -> dict[int, dict[str, float]]:
-        self.cfg = cfg  # the runner's helpers read the trial's settings
+        runner = self.jobs.for_config(cfg)  # this trial's settings, this worker's loaded models
+        runner.models = self.models
         used: dict[str, nn.Module] = {}
         per_seed: dict[int, dict[str, float]] = {}
         one = copy.copy(cfg)
         one.seeds = self.seeds
         teacher: nn.Module | None = None
-        for run in build_plan(one, self.task, self.store):  # the teacher, then per seed: shared runs, the method
+        for run in build_plan(one, self.task, runner.store):  # the teacher, then per seed: shared runs, the method
             if run.kind == "method":
-                record = self._observed(run, teacher, run_id, trial, self.seeds.index(run.seed))
+                record = self._observed(runner, run, teacher, run_id, trial, self.seeds.index(run.seed))
                 per_seed[run.seed] = {k: v for k, v in record.items() if "." not in k}
                 continue
             if run.key not in self.models:
                 source = teacher if run.kind == "shared" and run.stages[0].teacher == "teacher" else None
-                self.models[run.key] = self._stored_or_train(run, source)
+                self.models[run.key] = runner.stored_or_train(run, source)
             used[run.key] = self.models[run.key]
             if run.kind == "teacher":
                 teacher = used[run.key]
             else:
-                self.shared_models[run.key] = used[run.key]
-        self.models, self.shared_models = used, {}  # keep what the next trial most likely needs
+                runner.shared_models[run.key] = used[run.key]
+        self.models = used  # keep what the next trial most likely needs
         return per_seed
 
-    def _observed(self, run, teacher, run_id: str, trial: optuna.Trial, index: int) -> dict[str, Any]:
+    def _observed(
+        self, runner: JobRunner, run, teacher, run_id: str, trial: optuna.Trial, index: int
+    ) -> dict[str, Any]:
         """One seed of the trial, a job of its own: trained (checkpointed as it goes, its best
         validation value so far reported to the pruner after every epoch), resumed from the
         checkpoint a dead worker left, or, in a retried trial, taken from the store as it finished."""
@@ -179,26 +195,27 @@ class TrialRunner(BenchmarkRunner):
                 raise optuna.TrialPruned(f"pruned at epoch {step - step0} of seed {run.seed}")
 
         run = trial_job(run)
-        with self.store.locked(run.key, self.log) as stored:
+        store = runner.store
+        with store.locked(run.key, self.log) as stored:
             if stored:  # a retried trial (its worker died after this seed), or the same settings again
-                meta = self.store.meta(run.key)
+                meta = store.meta(run.key)
                 self.tracker.log_history(run_id, meta["history"], step0)
                 for i, record in enumerate(meta["history"]):
                     report(step0 + i, record)
                 self.log(f"{run.name}: trained with these settings by trial {meta['trial']}; reused")
                 return meta["results"]
-            ckpt = self.checkpointer(run)
+            ckpt = runner.checkpointer(run)
             state = ckpt.load()
             job = Job(run, run_id, step0, ckpt, state, observers=[report])
             try:
                 for i, record in enumerate(logged_history(state) if state else []):  # the dead attempt's epochs
                     report(step0 + i, record)
-                record, history, _, attempts = self.train_method(job, teacher)
+                record, history, _, attempts = runner.train_method(job, teacher)
             except optuna.TrialPruned:
                 ckpt.clear()  # a pruned trial is not retried
                 raise
-            meta = {"recipe": run.recipe, "results": record, "history": history, "tags": self.job_tags}
-            self.store.save(run.key, {}, meta | {"run_id": run_id, "trial": trial.number, "attempts": attempts})
+            meta = {"recipe": run.recipe, "results": record, "history": history, "tags": runner.job_tags}
+            store.save(run.key, {}, meta | {"run_id": run_id, "trial": trial.number, "attempts": attempts})
             ckpt.clear()
         return record
 
