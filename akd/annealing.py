@@ -64,6 +64,8 @@ class AnnealedLogitMSE(Objective):
 class AnnealedKL(Objective):
     """The phase-1 ablation: ``T^2 * KL(softmax(z_t/T) || softmax(z_s/T))`` with T annealed as above."""
 
+    standardize = False  # an instance sets it only when true: earlier runs keep their content keys
+
     def __init__(self, tau_max: int, phase1_epochs: int, standardize: bool = False) -> None:
         self.tau_max, self.phase1_epochs = tau_max, phase1_epochs
         if standardize:  # only then in the description: existing runs keep their content keys
@@ -72,7 +74,7 @@ class AnnealedKL(Objective):
     def loss(self, logits, teacher_logits, labels, epoch):  # noqa: ANN001
         if labels.is_floating_point():
             raise AkdError("annealing.phase1_loss = 'kl' needs class logits; a regression task uses 'mse'")
-        if getattr(self, "standardize", False):
+        if self.standardize:
             logits, teacher_logits = standardize(logits), standardize(teacher_logits)
         return annealing_kl(logits, teacher_logits, float(anneal_temperature(epoch, self.phase1_epochs, self.tau_max)))
 

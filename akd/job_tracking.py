@@ -70,13 +70,14 @@ def open_run(ctx: JobContext, run: Run, tags: dict[str, str], run_id: str | None
                 tracker.set_tag(run_id, PARENT_TAG, ctx.parent)
             ctx.log(f"{run.name}: continuing its MLflow run {run_id}")
             return run_id
-    params = flatten(ctx.cfg.to_dict()) | {"seed": run.seed}
+    config = ctx.cfg.to_dict()
+    params = flatten(config) | {"seed": run.seed}
     if run_id is None:
         tags = {**ctx.job_tags, **run_tags(run), **tags, "job_key": run.key}
         run_id = tracker.start(run.name, tags, params, parent=ctx.parent)
     else:
         tracker.log_params(run_id, params)
-    tracker.log_json(run_id, ctx.cfg.to_dict(), "config.json")
+    tracker.log_json(run_id, config, "config.json")
     return run_id
 
 

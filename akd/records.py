@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from akd.config import config_from_dict, resolved_compare
+from akd.config import BenchConfig, config_from_dict, resolved_compare
 from akd.errors import AkdError
 from akd.methods import student_epochs
 from akd.records_checks import check_store_exists, no_finished_runs, read_curves, read_runs, read_summary
@@ -47,22 +47,30 @@ STUDENT_KINDS = {"teacher": "teacher", "shared": "ta", "method": None}  # None: 
 PER_EPOCH = ("train_loss", "lr", "phase", "temperature", "scale")  # histories, not results
 
 
-def _budget(run: str, config: dict) -> tuple[float, str, str]:
-    """(the run's epochs over all its stages, where checkpoints were selected, the comparisons its
-    summary judged) from its recorded config (nested, as summary.json holds it). A config that was
-    not recorded (a reused run's MLflow run holds only its seed) gives NaN and "", never defaults."""
+def recorded(config: dict) -> tuple[BenchConfig | None, str, str]:
+    """(the rebuilt config or None, where checkpoints were selected, the comparisons its summary
+    judged) from a recorded config (nested, as summary.json holds it). A config that was not recorded
+    (a reused run's MLflow run holds only its seed) gives None, never the defaults."""
     compare = str(config.get("compare", REFERENCE))
     selection = str(config.get("data", {}).get("selection", ""))
     if "student_epochs" not in config:
-        return math.nan, selection, compare
+        return None, selection, compare
     try:
         cfg = config_from_dict(config)
-        compare = resolved_compare(cfg)
-        roles = {"teacher": cfg.teacher_epochs, "ta": cfg.ta_epochs}
-        epochs = float(roles[run]) if run in roles else float(student_epochs(run, cfg))
-    except (AkdError, KeyError, TypeError, ValueError):  # a plug-in not installed here, another version
-        epochs = math.nan
-    return epochs, selection, compare
+    except AkdError:  # a plug-in not installed here, another version
+        return None, selection, compare
+    return cfg, selection, resolved_compare(cfg)
+
+
+def run_epochs(run: str, cfg: BenchConfig | None) -> float:
+    """A run's epochs over all its stages (the teacher's, the TA's, a method's student stages); NaN unknown."""
+    if cfg is None:
+        return math.nan
+    roles = {"teacher": cfg.teacher_epochs, "ta": cfg.ta_epochs}
+    try:
+        return float(roles[run]) if run in roles else float(student_epochs(run, cfg))
+    except AkdError:  # a method not installed here
+        return math.nan
 
 
 def _select(df: pd.DataFrame, benchmarks, variants, methods) -> pd.DataFrame:
@@ -102,9 +110,9 @@ def runs_from_results(root: str | Path = "results", benchmarks=None, variants=No
     for folder, meta in _folders(Path(root)):
         df = read_runs(folder / "runs.csv", meta["metric"]).drop(columns=["task", "metric"], errors="ignore")
         df = df.assign(**meta)
-        config = _config(folder)
-        budgets = [_budget(run, config) for run in df["run"]]
-        df["epochs"], df["selection"], df["compare"] = ([b[i] for b in budgets] for i in range(3))
+        cfg, selection, compare = recorded(_config(folder))  # once per folder
+        df["epochs"] = [run_epochs(run, cfg) for run in df["run"]]
+        df["selection"], df["compare"] = selection, compare
         frames.append(df)
     return _select(_tidy(frames), benchmarks, variants, methods)
 
@@ -193,7 +201,12 @@ def _row(r, run: str) -> dict:  # noqa: ANN001
         "git_commit": tags.get("git_commit", ""),
         "source": r.info.run_id,
         "start_time": r.info.start_time,
-    } | dict(zip(("epochs", "selection", "compare"), _budget(run, config_of_params(r.data.params)), strict=True))
+    } | _budget(run, config_of_params(r.data.params))
+
+
+def _budget(run: str, config: dict) -> dict:
+    cfg, selection, compare = recorded(config)
+    return {"epochs": run_epochs(run, cfg), "selection": selection, "compare": compare}
 
 
 def runs_from_mlflow(

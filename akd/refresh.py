@@ -56,12 +56,14 @@ def refresh_folder(folder: Path) -> list[Path]:
         tasks = list(dict.fromkeys(r["task"] for r in rows))
         configs = [read_summary(folder / t / "summary.json") for t in tasks]
         first = next((c["config"] for c in configs if "config" in c), {})
-        epochs, pairs = method_epochs(first), _rebuilt(first).comparison_pairs()
+        cfg = _rebuilt(first)
+        epochs, pairs = method_epochs(cfg), cfg.comparison_pairs()
         atomic_write(md, _after_table(md.read_text(), tasks_verdict_block(rows, tasks, pairs, epochs)))
         return [md]
-    epochs = method_epochs(config)
+    cfg = _rebuilt(config)
+    epochs = method_epochs(cfg)
     budget = budget_line(epochs)
-    pairs = compare(rows, metric, _rebuilt(config).comparison_pairs())  # once, for both files
+    pairs = compare(rows, metric, cfg.comparison_pairs())  # once, for both files
     text = _after_table(md.read_text(), verdict_block(rows, metric, budget, pairs, epochs))
     table = with_verdicts(pd.read_csv(folder / "summary.csv"), pairs, epochs)
     atomic_write(md, text)

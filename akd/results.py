@@ -189,8 +189,10 @@ def to_markdown(
     tags: dict[str, str],
     task: Task,
     pairs: Pairs | None = None,
+    epochs: dict[str, float] | None = None,
 ) -> str:
     m = task.report_metric
+    epochs = method_epochs(cfg) if epochs is None else epochs
     name = "accuracy (%)" if m == "acc" else f"{m} (x100)"
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     head = [
@@ -204,7 +206,7 @@ def to_markdown(
         f"Data: {cfg.data.dataset} from {tags.get('data_folder', '?')}, "
         f"fingerprint {tags.get('data_fingerprint', '?')}.",
         f"Teacher {cfg.teacher} ({cfg.teacher_epochs} ep), TA {cfg.ta} ({cfg.ta_epochs} ep), student "
-        f"{cfg.student} ({cfg.student_epochs} ep{_other_budgets(cfg)}).",
+        f"{cfg.student} ({cfg.student_epochs} ep{_other_budgets(cfg, epochs)}).",
         f"Selection on the {'validation split' if cfg.data.selection == 'val' else 'TEST set (official protocol)'}; "
         f"test {name} at the selected epoch and at the last epoch, mean ± std over seeds.",
         "",
@@ -217,14 +219,13 @@ def to_markdown(
         last = mean_std(r[f"test_{m}_last_mean"], r[f"test_{m}_last_std"])
         name = LABELS.get(r["run"], r["run"])
         head.append(f"| {name} | {r['model']} | {selected} | {last} | {r['n_seeds']} | {paper} |")
-    epochs = method_epochs(cfg)
     pairs = compare(rows, m, cfg.comparison_pairs()) if pairs is None else pairs
     return "\n".join(head + verdict_block(rows, m, budget_line(epochs), pairs, epochs)) + "\n"
 
 
-def _other_budgets(cfg: BenchConfig) -> str:
+def _other_budgets(cfg: BenchConfig, epochs: dict[str, float]) -> str:
     """``; Annealing-KD 20 ep`` for each method whose stages train the student longer or shorter."""
-    other = {m: e for m, e in method_epochs(cfg).items() if e != cfg.student_epochs}
+    other = {m: e for m, e in epochs.items() if e != cfg.student_epochs}
     return "".join(f"; {LABELS[m]} {e:g} ep" for m, e in other.items())
 
 
@@ -277,8 +278,8 @@ def write_summary(
     atomic_write(per_seed, pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))
     if curves:  # per epoch: the figures' validation curves without MLflow
         atomic_write(folder / "curves.csv", pd.DataFrame(curves).to_csv(index=False, float_format="%.6g"))
-    pairs = compare(rows, task.report_metric, cfg.comparison_pairs())
-    table = with_verdicts(table, pairs, method_epochs(cfg))
+    pairs, epochs = compare(rows, task.report_metric, cfg.comparison_pairs()), method_epochs(cfg)
+    table = with_verdicts(table, pairs, epochs)
     atomic_write(csv, table.to_csv(index=False, float_format="%.4f"))
-    atomic_write(md, to_markdown(table, rows, cfg, wall_seconds, tags, task, pairs))
+    atomic_write(md, to_markdown(table, rows, cfg, wall_seconds, tags, task, pairs, epochs))
     return [csv, md, per_seed]

@@ -27,6 +27,8 @@ class KDSettings:
 
 
 class HintonKD(Objective):
+    standardize = False  # an instance sets it only when true: earlier runs keep their content keys
+
     def __init__(self, temperature: float, w_kd: float, w_ce: float, standardize: bool = False) -> None:
         self.temperature, self.w_kd, self.w_ce = temperature, w_kd, w_ce
         if standardize:  # only then in the description: existing runs keep their content keys
@@ -37,7 +39,7 @@ class HintonKD(Objective):
         return cls(s.temperature, s.w_kd, s.w_ce, s.standardize)
 
     def loss(self, logits, teacher_logits, labels, epoch):  # noqa: ANN001
-        if getattr(self, "standardize", False):  # z-scores inside the KL term; CE on the raw logits
+        if self.standardize:  # z-scores inside the KL term; CE on the raw logits
             soft = kd_loss(standardize(logits), standardize(teacher_logits), labels, self.temperature, self.w_kd, 0.0)
             return soft + self.w_ce * hard_label_loss(logits, labels) if self.w_ce else soft
         return kd_loss(logits, teacher_logits, labels, self.temperature, self.w_kd, self.w_ce)

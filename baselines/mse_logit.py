@@ -13,7 +13,7 @@ import torch
 
 from akd.config import BenchConfig
 from akd.errors import AkdError
-from akd.losses import hard_label_loss
+from akd.losses import annealing_mse, hard_label_loss
 from akd.methods import Objective, Stage, register_method
 from akd.settings import setting
 
@@ -30,8 +30,8 @@ class MSELogitSettings:
 
 
 def mse_logit(student: torch.Tensor, teacher: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    sq = (student - teacher.reshape(student.shape)).pow(2)
-    return sq.mean() if reduction == "mean" else sq.sum(dim=1).mean()
+    """Annealing-KD's phase-1 loss at scale 1 (the teacher's one regression output reshaped to match)."""
+    return annealing_mse(student, teacher.reshape(student.shape), 1.0, reduction)
 
 
 class MSELogit(Objective):

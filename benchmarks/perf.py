@@ -37,11 +37,9 @@ from akd.bench import init_model, run_benchmark, runtime_for
 from akd.benchfile import load_benchmark
 from akd.cache import LogitCache
 from akd.config import BenchConfig, DataConfig
-from akd.engine import train_epoch
 from akd.fixtures import write_cifar
 from akd.hashing import atomic_write
 from akd.losses import kd_loss
-from akd.optim import Recipe
 from akd.provenance import git_state, library_versions
 from akd.runtime import Runtime
 from akd.store import ModelStore
@@ -52,7 +50,7 @@ from akd.tracking import Tracker
 from baselines.kd import HintonKD
 from benchmarks.perf_glue import glue_timing
 from benchmarks.perf_jobs import jobs_timing
-from benchmarks.perf_methods import methods_report, methods_timing, pure_steps, seconds
+from benchmarks.perf_methods import method_epoch, methods_report, methods_timing, pure_steps, seconds
 from benchmarks.perf_report import BATCH, STUDENT, cpu_name, report
 from benchmarks.perf_sweep import trials_timing
 
@@ -89,10 +87,8 @@ def teacher_model(arch: str, data: ImageTask, rt: Runtime) -> torch.nn.Module:
 
 
 def suite_epoch(student, source, data, cfg, rt: Runtime) -> None:
-    """(b) and (c): one epoch of the suite's own training loop."""
-    recipe = Recipe(cfg.optim, student, 1, data.steps_per_epoch(BATCH))  # SGD 0.01, as (a)
-    student.train()
-    train_epoch(student, recipe, HintonKD(4.0, 0.9, 0.1), source, data, 0, 0, rt)
+    """(b) and (c): one KD epoch of the suite's own training loop."""
+    method_epoch(student, source, data, cfg, rt, HintonKD(4.0, 0.9, 0.1))
 
 
 def reference_epoch(student, teacher, task: ImageTask, max_batches: int | None = None) -> None:

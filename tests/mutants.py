@@ -217,8 +217,8 @@ MUTANTS = [
     Mutant(
         "MSE-logit KD sums over classes where it should average",
         "baselines/mse_logit.py",
-        'return sq.mean() if reduction == "mean" else sq.sum(dim=1).mean()',
-        "return sq.sum(dim=1).mean()",
+        "annealing_mse(student, teacher.reshape(student.shape), 1.0, reduction)",
+        'annealing_mse(student, teacher.reshape(student.shape), 1.0, "sum")',
         ("tests/test_methods.py", "-k", "mse_logit"),
     ),
 ]
