@@ -157,6 +157,7 @@ def test_summary_table(fashion):
     assert "| Annealing-KD | resnet8 |" in text
     assert "Annealing-KD minus KD: " in text and "not distinguishable at 2 seeds" in text  # 2 seeds never decide
     assert "trained the student for 3 epochs, the other methods for 2" in text  # 2+1 vs 2
+    assert "student resnet8 (2 ep; Annealing-KD 3 ep)" in text  # the header's budgets, from the specs' stages
     curves = pd.read_csv(folder / "curves.csv")  # per epoch, for the analysis figures
     ann = curves[(curves["run"] == "annealing") & (curves["seed"] == 1)]
     assert ann["step"].tolist() == [0, 1, 2] and ann["phase"].tolist() == [1, 1, 2]

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from akd.errors import AkdError
-from akd.methods import build_stages, check_task, spec
+from akd.methods import build_stages, check_task, spec, student_epochs
 from baselines.ctkd import CTKDSettings, CurriculumKD, reversal_strength
 from baselines.dist import DISTLoss, DISTSettings, dist_terms
 from baselines.dkd import DecoupledKD, DKDSettings, dkd_terms
@@ -205,11 +205,11 @@ def test_standardisation_refuses_regression_where_it_is_set():
 def test_every_builtin_method_has_a_label_colour_and_marker_and_a_one_stage_budget():
     from akd.config import BenchConfig
 
-    cfg = BenchConfig(student_epochs=7)
+    cfg = BenchConfig(student_epochs=7, ta_epochs=3)
     for method in ("nokd", "kd", "takd", "ctkd", "dkd", "dist", "mse_logit"):
         assert spec(method).label and spec(method).color.startswith("#")
-        student = [st for st in build_stages(method, cfg) if st.trains == "student"]
-        assert sum(st.epochs for st in student) == 7
+        assert student_epochs(method, cfg) == 7  # TAKD's shared TA stage is not the student's budget
+        assert build_stages(method, cfg)
 
 
 def test_a_method_name_that_would_hide_a_setting_or_break_parsing_is_refused():
@@ -232,3 +232,41 @@ def test_a_float_setting_declared_with_an_integer_default_reads_floats():
     plug = Plug()
     apply(plug, {"beta": "2.5"})
     assert plug.beta == 2.5
+
+
+def test_an_objectives_parameters_train_at_its_own_learning_rate_scale():
+    from akd.config import OptimConfig
+    from akd.optim import Recipe
+
+    theta = torch.nn.Parameter(torch.zeros(1))
+    recipe = Recipe(OptimConfig(lr=0.1, milestones=[0.5]), torch.nn.Linear(2, 2), 2, 1, [theta], 0.25)
+    group = next(g for g in recipe.optimizer.param_groups if any(p is theta for p in g["params"]))
+    recipe.begin(0)
+    assert group["lr"] == pytest.approx(0.025)
+    recipe.begin(1)  # after the milestone: the schedule's decay times the objective's scale
+    assert group["lr"] == pytest.approx(0.0025)
+
+
+def test_the_engine_gives_an_objective_its_epochs_and_steps(tmp_path):
+    from akd.engine import StageJob, train_stage
+    from akd.methods import HardLabels, Stage
+    from akd.runtime import Runtime
+    from tests.conftest import tiny_cifar
+
+    seen = []
+
+    class Recording(HardLabels):
+        def start_epoch(self, epoch):
+            seen.append(("epoch", epoch))
+
+        def start_step(self, step):
+            seen.append(("step", step))
+
+    cfg, task = tiny_cifar(tmp_path, "cifar10", n_train=100, n_test=20, batch_size=32)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+    train_stage(
+        StageJob(Stage("s", "student", 2, Recording()), model, None, task, cfg.optim, 0, Runtime(torch.device("cpu")))
+    )
+    steps = task.steps_per_epoch(32)
+    assert [e for k, e in seen if k == "epoch"] == [0, 1]
+    assert [s for k, s in seen if k == "step"] == list(range(2 * steps))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -120,3 +121,12 @@ def test_committed_results_load():
     df = runs_from_results("results")
     assert {"fashion_mnist", "glue_mini"} <= set(df["benchmark"])
     assert not df.duplicated(["benchmark", "variant", "dataset", "run", "seed"]).any()
+
+
+def test_a_config_that_was_not_recorded_gives_no_budget_not_the_defaults():
+    from akd.records import recorded, run_epochs
+
+    cfg, selection, compare = recorded({})  # a reused run's MLflow params hold its seed alone: nothing else
+    assert cfg is None and math.isnan(run_epochs("annealing", cfg)) and compare == "annealing"
+    cfg, _, _ = recorded({"student_epochs": 7, "methods": ["kd", "takd"], "ta_epochs": 3})
+    assert run_epochs("takd", cfg) == 7 and run_epochs("ta", cfg) == 3

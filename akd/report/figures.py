@@ -280,14 +280,14 @@ def fidelity(runs: pd.DataFrame, metric: str, title: str, style: Style = DEFAULT
             label=method_label(method, epochs),
         )
         for line in bar.lines[2]:
-            explain(line, f"mean ± {interval_label(n)} (both axes)")
+            explain(line, f"mean ± {interval_label(n)}")  # on both axes: said in the caption
     ax.set_xlabel("agreement with the teacher (%)")
     ax.set_ylabel(metric_label(metric))
     ax.set_title(title + ("\n(unequal budgets)" if unequal(epochs) else ""))
     handles, _ = ax.get_legend_handles_labels()
     handles += [
         Line2D([], [], ls="none", marker="o", mfc="none", mec="0.3", ms=3.5, label="one seed"),
-        Line2D([], [], color="0.3", marker="o", ms=4, lw=0.9, label=f"mean ± {interval_label(n)} (both axes)"),
+        Line2D([], [], color="0.3", marker="o", ms=4, lw=0.9, label=f"mean ± {interval_label(n)}"),
     ]
     legend_below(fig, handles, ncols=2)
     return set_caption(
