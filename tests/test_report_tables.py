@@ -213,3 +213,10 @@ def test_glue_table_fits_a_page_with_tasks_as_rows():
     assert latex.width_pt(g.header, g.rows) * 0.8 <= latex.PAGE_IN * 72  # at \footnotesize at most
     tex = to_latex(long, "GLUE", "tab:g")
     assert wide and r"\begin{table*}" in tex and "resizebox" not in tex
+
+
+def test_a_method_run_only_for_other_tasks_is_no_row_and_no_note_here():
+    others = pd.DataFrame([_row("fashion", "dkd", s, 70.0) for s in range(3)])
+    long = build(pd.concat([_runs(), others]), TASKS)
+    assert "dkd" not in set(long["method"])
+    assert "DKD" not in to_markdown(long, "CIFAR")

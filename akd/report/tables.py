@@ -74,7 +74,10 @@ def _max(part: pd.DataFrame, column: str) -> float:
 def build(runs: pd.DataFrame, tasks: list[Task], rows=None, score: bool = False) -> pd.DataFrame:
     """Long table: one line per (task, method) with paper, mean, half-width, n (0: not run) and epochs.
     ``rows``: the roles and methods to show (default: the roles, the paper's methods and every method run)."""
-    rows = ROWS.present([*ROWS[:2], *PAPER_ORDER, *runs["run"]]) if rows is None else rows
+    if rows is None:  # the methods run for these tasks (not for other benchmarks in the frame)
+        keys = {(t.benchmark, t.variant, t.dataset) for t in tasks}
+        mine = [k in keys for k in zip(runs["benchmark"], runs["variant"], runs["dataset"], strict=True)]
+        rows = ROWS.present([*ROWS[:2], *PAPER_ORDER, *runs.loc[mine, "run"]])
     out = []
     per_seed: dict[str, list[dict[int, float]]] = {}
     for t in tasks:
