@@ -1,6 +1,6 @@
 """Sessions: bench_cifar10, bench_cifar100, bench_fashion_mnist, bench_glue, bench_glue_mini, sweep_cifar10,
-sweep_cifar100, sweep_fashion_mnist, sweep_glue, sweep_glue_mini, analysis, perf, tests, tests_slow,
-mutants, lint, ui.
+sweep_cifar100, sweep_fashion_mnist, sweep_glue, sweep_glue_mini, study_fashion_mnist, analysis, perf, tests,
+tests_slow, mutants, lint, ui.
 
 All sessions share one virtualenv, ``.venv`` beside this file (torch alone is several GB, so one
 copy serves every session). It is created on first use and reinstalled when pyproject.toml changes.
@@ -113,6 +113,14 @@ def sweep_cifar100(session: nox.Session) -> None:
 def sweep_fashion_mnist(session: nox.Session) -> None:
     """Optuna sweep on Fashion-MNIST (default: --profile cpu --space annealing; -- --n-trials 12)."""
     _sweep(session, "fashion_mnist", "cpu")
+
+
+@nox.session
+def study_fashion_mnist(session: nox.Session) -> None:
+    """The [evidence] study: every method tuned at 10 epochs (12 trials), then tested on 10 fresh seeds,
+    beside the paper's protocol (default profile: study, about 3 hours on 2 cores; resumable: re-run
+    the same command after a kill). -- --profile smoke runs it at test size."""
+    _akd(session, "study", "fashion_mnist", "study")
 
 
 @nox.session

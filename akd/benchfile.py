@@ -64,7 +64,7 @@ def load_benchmark(name: str, profile: str, overrides: dict[str, Any] | None = N
         if cfg.task.folder and not Path(cfg.task.folder).expanduser().is_absolute():
             cfg.task.folder = str((path.parent / cfg.task.folder).resolve())
     apply(cfg, spec.get("defaults", {}), fixed=FIXED)
-    apply(cfg, {k: v for k, v in profiles[profile].items() if k not in ("about", "sweeps")}, fixed=FIXED)
+    apply(cfg, {k: v for k, v in profiles[profile].items() if k not in ("about", "sweeps", "study")}, fixed=FIXED)
     apply(cfg, overrides or {}, fixed=FIXED)
     validate(cfg)
     return cfg

@@ -20,6 +20,7 @@ EPILOG = """examples:
   akd sweep fashion_mnist --profile cpu --space annealing --n-trials 12   tune Annealing-KD with Optuna
   akd sweep fashion_mnist --profile cpu --space tau_max --seeds 0 1 2     an ablation grid, every seed
   akd bench fashion_mnist --profile cpu --from-sweep results/fashion_mnist/cpu/sweep-annealing
+  akd study fashion_mnist --profile study        tune every method at one budget, test on 10 fresh seeds
   akd list                                       benchmarks, profiles, methods, models and sweep spaces
   akd cache info                                 what the teacher-output cache holds
 
@@ -159,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--heartbeat", type=int, default=60, help="seconds between a trial's heartbeats (default: 60)")
     sweep.add_argument("--sampler-seed", type=int, default=0, help="seeds the sampler (default: 0)")
     sweep.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    study = sub.add_parser(
+        "study",
+        help="tune every method at one budget, then test the best settings on fresh seeds ([profiles.P.study])",
+    )
+    _common(study)
+    study.add_argument("--storage", help="Optuna storage URL (default: sqlite:///optuna.db here; postgresql://...)")
+    study.add_argument("--heartbeat", type=int, default=10, help="seconds between a trial's heartbeats (default: 10)")
+    study.add_argument("--sampler-seed", type=int, default=0, help="seeds the sampler (default: 0)")
     train = sub.add_parser("train", help="one method, one seed (teacher trained or reused as needed)")
     _common(train)
     train.add_argument("--method", required=True, help="nokd, kd, takd or annealing")
@@ -317,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
             from akd.sweep.command import run_sweep
 
             run_sweep(args, cfg, list(argv if argv is not None else sys.argv[1:]))
+            return 0
+        if args.command == "study":
+            from akd.sweep.tune_test import run_study
+
+            run_study(args, cfg, list(argv if argv is not None else sys.argv[1:]))
             return 0
         # Opened (and the store created) only once the data and every output folder have been checked.
         tracker = lambda: Tracker(args.tracking_uri, experiment=f"akd-{cfg.benchmark}")  # noqa: E731

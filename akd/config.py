@@ -144,6 +144,9 @@ class BenchConfig:
     ta_epochs: int = 200
     student_epochs: int = 200  # no-KD, KD and each TAKD stage
     teacher_seed: int = 0
+    # the teacher's training samples: -1 = the students' (data.train_subset); 0 = every training sample
+    # (the validation split still held out); N = the first N, a superset of the students' when N >= theirs
+    teacher_train_subset: int = -1
     teacher_checkpoint: str = ""  # load this instead of training the teacher
     ta_checkpoint: str = ""  # load this instead of training TAKD's teacher assistant
     seeds: list[int] = field(default_factory=lambda: [0])

@@ -42,7 +42,7 @@ from akd.plan import Run
 from akd.provenance import provenance
 from akd.runtime import Runtime, setup_runtime
 from akd.store import ModelStore, check_fits, load_checkpoint
-from akd.tasks.base import Task
+from akd.tasks.base import Task, teacher_task
 from akd.teacher import FrozenLogits, freeze
 from akd.tracking import Tracker
 
@@ -267,7 +267,8 @@ class JobRunner:
                 o.eval_batch_size,
             )
         desc = f"{job.run.name} {stage.name}" if job.run.kind == "method" else job.run.name
-        work = StageJob(stage, model, source, self.task, o, job.run.seed, self.rt, on_epoch, desc, resume, on_state)
+        data = teacher_task(cfg, self.task) if job.run.kind == "teacher" else self.task  # its own samples
+        work = StageJob(stage, model, source, data, o, job.run.seed, self.rt, on_epoch, desc, resume, on_state)
         result = train_stage(work)
         return result, source.counts() if source is not None else {}
 

@@ -29,7 +29,7 @@ from akd.losses import hard_label_loss
 from akd.methods import HardLabels, Stage, build_stages, check_task
 from akd.runtime import Runtime
 from akd.store import ModelStore, recipe_key
-from akd.tasks.base import Task
+from akd.tasks.base import Task, teacher_task
 
 
 @dataclass
@@ -156,7 +156,7 @@ def method_recipe(
 def build_plan(cfg: BenchConfig, task: Task, store: ModelStore) -> list[Run]:
     for method in cfg.methods:  # a method without a form for this task's outputs: one line, nothing trained
         check_task(method, cfg, task.regression)
-    recipe = teacher_recipe(cfg, task)
+    recipe = teacher_recipe(cfg, teacher_task(cfg, task))
     teacher_key = recipe_key(recipe)
     runs: list[Run] = []
     has_teacher = any(st.teacher for m in cfg.methods for st in build_stages(m, cfg))
@@ -248,20 +248,24 @@ def _probe(arch: str, task: Task, batch: int, rt: Runtime) -> tuple[float, float
     return train, infer
 
 
-def estimate_seconds(cfg: BenchConfig, runs: list[Run], task: Task, rt: Runtime) -> dict[str, float]:
+def estimate_seconds(
+    cfg: BenchConfig, runs: list[Run], task: Task, rt: Runtime, paid: set[tuple[str, int, int]] | None = None
+) -> dict[str, float]:
     """Seconds each run will take, from short timing probes of the models it trains or runs.
 
     With the teacher-output cache on, a teacher epoch (role, seed, epoch) is paid for once in the
     plan: later stages that need it read it from the cache. A task without augmentation needs one
-    teacher pass in all.
+    teacher pass in all. ``paid``: the teacher epochs already paid for by other plans (a study's
+    trials and protocols share one cache), updated.
     """
     batch = cfg.optim.batch_size
-    n_train, n_eval = task.size("train"), task.size("val")
-    paid: set[tuple[str, int, int]] = set()
+    n_eval = task.size("val")
+    paid = set() if paid is None else paid
     out = {}
     for run in runs:
         total = 0.0
         if not run.stored:
+            n_train = teacher_task(cfg, task).size("train") if run.kind == "teacher" else task.size("train")
             for st in run.stages:
                 train, infer = _speeds(cfg.arch(st.trains), task, batch, rt)
                 total += st.epochs * (n_train / train + n_eval / infer)

@@ -205,8 +205,8 @@ def to_markdown(
         f"torch {tags.get('version.torch', '?')}. Seeds: {', '.join(map(str, cfg.seeds))}.",
         f"Data: {cfg.data.dataset} from {tags.get('data_folder', '?')}, "
         f"fingerprint {tags.get('data_fingerprint', '?')}.",
-        f"Teacher {cfg.teacher} ({cfg.teacher_epochs} ep), TA {cfg.ta} ({cfg.ta_epochs} ep), student "
-        f"{cfg.student} ({cfg.student_epochs} ep{_other_budgets(cfg, epochs)}).",
+        f"Teacher {cfg.teacher} ({cfg.teacher_epochs} ep{_teacher_data(cfg)}), TA {cfg.ta} ({cfg.ta_epochs} ep), "
+        f"student {cfg.student} ({cfg.student_epochs} ep{_other_budgets(cfg, epochs)}).",
         f"Selection on the {'validation split' if cfg.data.selection == 'val' else 'TEST set (official protocol)'}; "
         f"test {name} at the selected epoch and at the last epoch, mean ± std over seeds.",
         "",
@@ -221,6 +221,15 @@ def to_markdown(
         head.append(f"| {name} | {r['model']} | {selected} | {last} | {r['n_seeds']} | {paper} |")
     pairs = compare(rows, m, cfg.comparison_pairs()) if pairs is None else pairs
     return "\n".join(head + verdict_block(rows, m, budget_line(epochs), pairs, epochs)) + "\n"
+
+
+def _teacher_data(cfg: BenchConfig) -> str:
+    n, own = cfg.teacher_train_subset, cfg.data.train_subset
+    if n == -1 or n == own:
+        return ""
+    return (
+        f", trained on {'every training sample' if n == 0 else f'{n} training samples'}; the students on {own or 'all'}"
+    )
 
 
 def _other_budgets(cfg: BenchConfig, epochs: dict[str, float]) -> str:
@@ -261,8 +270,10 @@ def write_summary(
     results_root: Path,
     task: Task,
     curves: list[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> list[Path]:
-    """``summary.{json,csv,md}``, ``runs.csv`` and, given the runs' histories, ``curves.csv``."""
+    """``summary.{json,csv,md}``, ``runs.csv`` and, given the runs' histories, ``curves.csv``;
+    ``extra`` is recorded in ``summary.json`` beside the config (a study's tuned settings)."""
     folder = cfg.results_folder(results_root)
     csv, md, per_seed = folder / "summary.csv", folder / "summary.md", folder / "runs.csv"
     record = {
@@ -273,6 +284,7 @@ def write_summary(
         "metrics": {"reported": task.report_metric, "selection": task.selection_metric},
         "tags": tags,
         "config": cfg.to_dict(),
+        **(extra or {}),
     }
     atomic_write(folder / "summary.json", json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
     atomic_write(per_seed, pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))

@@ -70,6 +70,9 @@ def validate(cfg: BenchConfig) -> None:
     _at_least("teacher_epochs (0 = use the named teacher as it is)", cfg.teacher_epochs, 0)
     for name in ("ta_epochs", "student_epochs"):
         _at_least(name, getattr(cfg, name), 1)
+    _at_least("teacher_train_subset (-1 = the students' data, 0 = all)", cfg.teacher_train_subset, -1)
+    if cfg.teacher_checkpoint and cfg.teacher_train_subset != -1:
+        raise AkdError("teacher_train_subset applies to a trained teacher; a teacher_checkpoint is used as it is")
     for role in ("teacher", "ta"):
         path = getattr(cfg, f"{role}_checkpoint")
         if path and not Path(path).is_file():

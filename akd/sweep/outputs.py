@@ -38,7 +38,7 @@ def trials_frame(studies: dict[str, optuna.Study], metric: str) -> pd.DataFrame:
                 "state": t.state.name,
                 "objective": t.value,
                 f"test_{metric}": t.user_attrs.get(f"test_{metric}"),
-                **{f"param:{k}": v for k, v in t.params.items()},
+                **{f"param:{k}": v for k, v in settings_of(t).items()},
             }
             for seed, r in sorted(t.user_attrs.get("per_seed", {}).items()):
                 row[f"val_{metric}_best_seed{seed}"] = r.get(f"val_{metric}_best")
@@ -48,6 +48,11 @@ def trials_frame(studies: dict[str, optuna.Study], metric: str) -> pd.DataFrame:
             row["mlflow_run_id"] = t.user_attrs.get("mlflow_run_id")
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def settings_of(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """A trial's settings: those sampled, and those derived from them (the budget's rest)."""
+    return {**trial.params, **trial.user_attrs.get("derived", {})}
 
 
 def best_record(study: optuna.Study, metric: str) -> dict[str, Any]:
@@ -61,7 +66,7 @@ def best_record(study: optuna.Study, metric: str) -> dict[str, Any]:
         record["best"] = {
             "trial": best.number,
             "objective": best.value,
-            "params": best.params,
+            "params": settings_of(best),
             f"test_{metric}": best.user_attrs.get(f"test_{metric}"),
             "per_seed": best.user_attrs.get("per_seed", {}),
         }

@@ -20,6 +20,10 @@ A space is a table ``[sweeps.NAME]`` of the benchmark file (a profile may replac
     nokd = { "optim.lr" = { low = 0.02, high = 0.3, log = true } }
     kd = { "kd.temperature" = [1.0, 10.0], "kd.w_kd" = [0.1, 1.0] }
 
+    [sweeps.tuned]                           # ... and the same epochs: every trial's student trains 10
+    budget = 10
+    methods.annealing = { "annealing.phase1_epochs" = [5, 10], "annealing.phase2_epochs" = "rest" }
+
 A parameter is ``[low, high]`` (integers if both are), ``{ low, high, log, step }`` or
 ``{ choices = [...] }``; its name is the setting it sets. **Every sampled point is valid by
 construction**: the space is a box, and every corner of the box (each range at its low and high
@@ -28,6 +32,11 @@ settings' constraints are monotone in each setting (``phase1_epochs >= tau_max``
 weights 0, ...), so valid corners mean every point inside is valid. For Annealing-KD that means
 declaring ``phase1_epochs``' low end at or above ``tau_max``'s high end; a box that breaks a rule
 is refused in one line that names the corner.
+
+``budget = E`` fixes every trial's student epochs (over the method's student stages) at ``E``: a
+method whose epochs are tuned declares one setting ``"rest"``, which takes what the budget leaves
+(Annealing-KD's phase 2 after its sampled phase 1); every corner of every arm must then train
+exactly ``E`` epochs, checked when the space is loaded.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ from typing import Any
 from akd.config import FIXED, MACHINE_SETTINGS, BenchConfig
 from akd.errors import AkdError
 from akd.hashing import content_key
-from akd.methods import build_stages
+from akd.methods import build_stages, student_epochs
 from akd.registry import METHODS
 from akd.settings import apply, flatten, nest
 
@@ -94,6 +103,8 @@ class Arm:
     # the most epochs one seed of a trial trains (the student's stages, over the box's corners; set by
     # load_space): each seed's epochs are reported to the pruner at steps seed_index * max_epochs + epoch
     max_epochs: int = 0
+    budget: int = 0  # the space's fixed student epochs (0: none)
+    rest: str = ""  # the setting that takes what the budget leaves ("" : none)
 
     @property
     def is_grid(self) -> bool:
@@ -111,6 +122,17 @@ class Arm:
             return {k: trial.suggest_categorical(k, list(v)) for k, v in sorted(self.grid.items())}
         return {p.key: p.suggest(trial) for p in self.params}
 
+    def complete(self, cfg: BenchConfig, settings: dict[str, Any]) -> dict[str, Any]:
+        """``settings`` with the ``rest`` setting filled: the budget less the epochs the others give."""
+        if not self.rest:
+            return settings
+        zero = {**settings, self.rest: 0}
+        left = self.budget - student_epochs(self.method, with_settings(cfg, self.method, zero, check=False))
+        if left < 0:
+            point = ", ".join(f"{k}={v}" for k, v in settings.items())
+            raise AkdError(f"{self.method} at {point} trains more than the budget of {self.budget} epochs")
+        return {**settings, self.rest: left}
+
     def corners(self) -> list[dict[str, Any]]:
         if self.is_grid:
             return self.grid_points()
@@ -118,6 +140,11 @@ class Arm:
         return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(p.ends() for p in self.params))]
 
     def describe(self) -> dict[str, Any]:
+        if self.budget:
+            return {**self._describe(), "budget": self.budget, "rest": self.rest}
+        return self._describe()
+
+    def _describe(self) -> dict[str, Any]:
         if self.points:
             return {"method": self.method, "points": self.grid_points()}
         if self.is_grid:
@@ -139,17 +166,20 @@ class Space:
         return self.arms[0].is_grid
 
 
-def with_settings(cfg: BenchConfig, method: str, settings: dict[str, Any]) -> BenchConfig:
+def with_settings(cfg: BenchConfig, method: str, settings: dict[str, Any], check: bool = True) -> BenchConfig:
     """A copy of ``cfg`` running ``method`` alone with ``settings`` (flat keys) applied, validated."""
     from akd.validation import validate
 
     out = copy.deepcopy(cfg)
     apply(out, nest(settings, {"methods": [method]}), fixed=FIXED)
-    validate(out)
+    if check:
+        validate(out)
     return out
 
 
 def _param(key: str, spec: Any, where: str) -> Param:
+    if spec == "rest":  # what the space's budget leaves (see _with_budget)
+        return Param(key, "rest")
     if isinstance(spec, list) and len(spec) == 2 and all(_number(v) for v in spec):
         spec = {"low": spec[0], "high": spec[1]}
     if not isinstance(spec, dict):
@@ -222,7 +252,7 @@ def _arm(method: str, table: dict[str, Any], where: str) -> Arm:
 def parse_space(name: str, table: Any, where: str) -> Space:
     if not isinstance(table, dict):
         raise AkdError(f"{where} must be a table")
-    known = {"about", "method", "params", "grid", "methods", "sampler", "pruner", "n_trials"}
+    known = {"about", "method", "params", "grid", "methods", "sampler", "pruner", "n_trials", "budget"}
     unknown = set(table) - known
     if unknown:
         raise AkdError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
@@ -243,7 +273,21 @@ def parse_space(name: str, table: Any, where: str) -> Space:
     n_trials = table.get("n_trials", len(arms[0].grid_points()) if arms[0].is_grid else 20)
     if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
         raise AkdError(f"{where}: n_trials must be a positive integer, got {n_trials!r}")
+    budget = table.get("budget", 0)
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+        raise AkdError(f"{where}: budget must be a positive number of epochs, got {budget!r}")
+    arms = tuple(_with_budget(arm, budget, where) for arm in arms)
     return Space(name, arms, str(table.get("about", "")), sampler, pruner, n_trials)
+
+
+def _with_budget(arm: Arm, budget: int, where: str) -> Arm:
+    rest = [p.key for p in arm.params if p.kind == "rest"]
+    if rest and not budget:
+        raise AkdError(f"{where}: {arm.method}'s {rest[0]} = \"rest\" needs the space's budget = EPOCHS")
+    if len(rest) > 1:
+        raise AkdError(f'{where}: {arm.method} declares {len(rest)} settings "rest"; one takes what is left')
+    params = tuple(p for p in arm.params if p.kind != "rest")
+    return dataclasses.replace(arm, params=params, budget=budget, rest=rest[0] if rest else "")
 
 
 def load_space(spec: dict[str, Any], profile: str, name: str, cfg: BenchConfig) -> Space:
@@ -264,12 +308,18 @@ def _checked(name: str, arm: Arm, cfg: BenchConfig) -> Arm:
         raise AkdError(f"sweep space {name!r}: {len(corners)} corners to check; split it into smaller spaces")
     epochs = 0
     for corner in corners:
+        point = ", ".join(f"{k}={v}" for k, v in corner.items()) or "its profile settings"
         try:
-            trial_cfg = with_settings(cfg, arm.method, corner)
+            trial_cfg = with_settings(cfg, arm.method, arm.complete(cfg, corner))
         except AkdError as exc:
-            point = ", ".join(f"{k}={v}" for k, v in corner.items())
             raise AkdError(f"sweep space {name!r} ({arm.method}) has an invalid point {point}: {exc}") from None
-        epochs = max(epochs, sum(st.epochs for st in build_stages(arm.method, trial_cfg) if not st.shared))
+        trained = sum(st.epochs for st in build_stages(arm.method, trial_cfg) if not st.shared)
+        if arm.budget and trained != arm.budget:
+            raise AkdError(
+                f"sweep space {name!r}: {arm.method} at {point} trains its student {trained} epochs, not the "
+                f'space\'s budget of {arm.budget} (tune epochs with one setting = "rest")'
+            )
+        epochs = max(epochs, trained)
     return dataclasses.replace(arm, max_epochs=epochs)
 
 

@@ -112,7 +112,11 @@ class TrialRunner:
     # ------------------------------------------------------------------ one trial
     def __call__(self, trial: optuna.Trial) -> float:
         self.setup()
-        settings = self.arm.suggest(trial)
+        sampled = self.arm.suggest(trial)
+        settings = self.arm.complete(self.base, sampled)  # the budget's rest (Annealing-KD's phase 2)
+        derived = {k: v for k, v in settings.items() if k not in sampled}
+        if derived:
+            trial.set_user_attr("derived", derived)
         cfg = with_settings(self.base, self.arm.method, settings)
         tags = {
             **self.base_tags,

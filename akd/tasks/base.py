@@ -20,6 +20,7 @@ Tasks register under a name in :data:`akd.registry.TASKS` as a :class:`TaskSpec`
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -105,4 +106,24 @@ class TaskSpec:
 
 def load_task(cfg: BenchConfig, device: torch.device | str = "cpu") -> Task:
     spec: TaskSpec = TASKS.get(cfg.data.dataset)
-    return spec.load(cfg, torch.device(device))
+    task = spec.load(cfg, torch.device(device))
+    task.device = torch.device(device)
+    task.teacher_data = task  # the split the teacher trains on (teacher_train_subset: see teacher_task)
+    return task
+
+
+def teacher_task(cfg: BenchConfig, task: Task) -> Task:
+    """The task the teacher trains on: ``task`` itself, or, with ``teacher_train_subset`` set, the same
+    data with the teacher's own training samples (the same validation and test splits, the same
+    normalisation), loaded once per task object."""
+    n = cfg.teacher_train_subset
+    if n == -1 or n == cfg.data.train_subset:
+        return task
+    held = getattr(task, "teacher_data", task)
+    if held is task or held.teacher_subset != n:
+        own = copy.deepcopy(cfg)
+        own.data.train_subset, own.teacher_train_subset = n, -1
+        held = load_task(own, getattr(task, "device", "cpu"))
+        held.teacher_subset = n
+        task.teacher_data = held
+    return held
