@@ -215,11 +215,11 @@ def run_study(args: Namespace, cfg: BenchConfig, argv: list[str], log=print) -> 
     command = "akd " + " ".join(argv)
     try:
         clock.start("teacher")
-        teacher = copy.deepcopy(cfg)
-        teacher.methods = [cfg.methods[0]]
-        runner = BenchmarkRunner(teacher, tracker, store, None, log, command)
+        runner = BenchmarkRunner(cfg, tracker, store, None, log, command)
         runner.open(rt, task)
-        runner.stored_or_train(build_plan(teacher, task, store)[0], None)
+        for run in build_plan(cfg, task, store):
+            if run.kind == "teacher":  # trained once here, before any trial needs it
+                runner.stored_or_train(run, None)
         clock.end()
 
         clock.start("tuning")
