@@ -8,7 +8,7 @@ spec declares them (:mod:`akd.methods`) and ``cfg.<method>`` holds them (:meth:`
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,9 @@ class BenchConfig:
     # the teacher's training samples: -1 = the students' (data.train_subset); 0 = every training sample
     # (the validation split still held out); N = the first N, a superset of the students' when N >= theirs
     teacher_train_subset: int = -1
+    # the teacher's learning rate; 0 = optim.lr. A sweep that tunes optim.lr sets it to the profile's,
+    # so its trials tune the students (and TAKD's TA) and share one teacher
+    teacher_lr: float = 0.0
     teacher_checkpoint: str = ""  # load this instead of training the teacher
     ta_checkpoint: str = ""  # load this instead of training TAKD's teacher assistant
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -203,6 +206,12 @@ class BenchConfig:
     def comparison_pairs(self) -> list[tuple[str, str]]:
         """The (A, B) pairs judged as "A minus B", from ``compare`` over the methods run."""
         return comparison_pairs(self.compare, self.methods)
+
+    def optim_for(self, role: str) -> OptimConfig:
+        """The optimiser recipe of ``role``: ``optim``, with ``teacher_lr`` for the teacher when set."""
+        if role != "teacher" or not self.teacher_lr:
+            return self.optim
+        return replace(self.optim, lr=self.teacher_lr)
 
     def checkpoint(self, role: str) -> str:
         """The checkpoint the user named for ``role`` (teacher or ta), or ""."""

@@ -251,7 +251,7 @@ class JobRunner:
             for observe in job.observers:
                 observe(step, metrics)
 
-        cfg, o = self.cfg, self.cfg.optim
+        cfg, o = self.cfg, self.cfg.optim_for(stage.trains)
         source = None
         if teacher is not None:
             role = stage.teacher

@@ -96,7 +96,7 @@ def _trained_recipe(cfg: BenchConfig, task: Task, stage: Stage, seed: int, **ups
         "seed": seed,
         "objective": stage.objective.describe(),
         **upstream,
-        "optim": asdict(cfg.optim),
+        "optim": asdict(cfg.optim_for(stage.trains)),
         "data": data_identity(cfg, task),
     }
 
@@ -206,6 +206,11 @@ def build_plan(cfg: BenchConfig, task: Task, store: ModelStore) -> list[Run]:
 
 
 _SPEEDS: dict[tuple, tuple[float, float]] = {}
+# Measured on this suite's 2-core CPU machine (akd study's cost table): what a run costs beside its
+# steps and evaluations (MLflow run, parameters and store entry; a trial's Optuna bookkeeping), and
+# what an epoch costs beside them (its checkpoint, its MLflow metrics, the validation bookkeeping).
+RUN_OVERHEAD_S = 1.0
+EPOCH_OVERHEAD_S = 0.1
 
 
 def _speeds(arch: str, task: Task, batch: int, rt: Runtime) -> tuple[float, float]:
@@ -259,16 +264,18 @@ def estimate_seconds(
     trials and protocols share one cache), updated.
     """
     batch = cfg.optim.batch_size
-    n_eval = task.size("val")
+    n_eval, n_test = task.size("val"), task.size("test") + sum(task.size(s) for s in task.extra_test_splits)
     paid = set() if paid is None else paid
     out = {}
     for run in runs:
         total = 0.0
         if not run.stored:
             n_train = teacher_task(cfg, task).size("train") if run.kind == "teacher" else task.size("train")
+            total += RUN_OVERHEAD_S
             for st in run.stages:
                 train, infer = _speeds(cfg.arch(st.trains), task, batch, rt)
-                total += st.epochs * (n_train / train + n_eval / infer)
+                total += st.epochs * (n_train / train + n_eval / infer + EPOCH_OVERHEAD_S)
+                total += 2 * n_test / infer  # the test split at the last and at the selected epoch
                 if st.teacher:
                     teacher_infer = _speeds(cfg.arch(st.teacher), task, batch, rt)[1]
                     for epoch in range(st.epochs):
@@ -277,6 +284,11 @@ def estimate_seconds(
                             total += n_train / teacher_infer
                             if cfg.cache.enabled or not task.augmented:
                                 paid.add(stream)
+            if run.kind == "method" and run.recipe.get("teacher"):  # its fidelity to the teacher, on test
+                total += n_test / _speeds(cfg.arch(run.stages[-1].trains), task, batch, rt)[1]
+                if ("teacher-test", 0, 0) not in paid:  # the teacher's test outputs, computed once
+                    total += n_test / _speeds(cfg.teacher, task, batch, rt)[1]
+                    paid.add(("teacher-test", 0, 0))
         out[run.name] = total
     return out
 

@@ -13,11 +13,11 @@ from akd.store import ModelStore
 from akd.tasks.image import ImageTask
 
 
-def _data(n_train: int, n_val: int) -> ImageTask:
+def _data(n_train: int, n_val: int, n_test: int = 1) -> ImageTask:
     def split(n):
         return Split(torch.zeros(n, 1, 4, 4, dtype=torch.uint8), torch.zeros(n, dtype=torch.long))
 
-    data = SplitData(split(n_train), split(n_val), split(1), 10, torch.zeros(1), torch.ones(1), "x")
+    data = SplitData(split(n_train), split(n_val), split(n_test), 10, torch.zeros(1), torch.ones(1), "x")
     return ImageTask(DataConfig(), data)
 
 
@@ -26,25 +26,35 @@ def test_estimate_pays_each_teacher_epoch_once_with_the_cache(cache, monkeypatch
     # train / inference images per second: student 100 / 200, teacher 10 / 50
     speeds = {"resnet8": (100.0, 200.0), "resnet14": (10.0, 50.0)}
     monkeypatch.setattr(plan, "_speeds", lambda arch, *args: speeds[arch])
+    monkeypatch.setattr(plan, "RUN_OVERHEAD_S", 3.0)
+    monkeypatch.setattr(plan, "EPOCH_OVERHEAD_S", 0.5)
     cfg = BenchConfig(teacher="resnet14", student="resnet8", teacher_epochs=1, student_epochs=4, seeds=[0])
     cfg.methods = ["kd", "annealing"]
     cfg.annealing.tau_max, cfg.annealing.phase1_epochs, cfg.annealing.phase2_epochs = 2, 3, 1
     cfg.cache.enabled = cache
-    data = _data(n_train=1000, n_val=100)
+    data = _data(n_train=1000, n_val=100, n_test=400)
     runs = plan.build_plan(cfg, data, ModelStore(tmp_path))
     seconds = plan.estimate_seconds(cfg, runs, data, Runtime(torch.device("cpu")))
-    student_epoch = 1000 / 100 + 100 / 200  # train + validation: 10.5 s
+    student_epoch = 1000 / 100 + 100 / 200 + 0.5  # train + validation + the epoch's bookkeeping: 11 s
+    student_test = 2 * 400 / 200  # the test split at the last and at the selected epoch, per stage: 4 s
     teacher_pass = 1000 / 50  # 20 s
-    assert seconds["teacher"] == pytest.approx(1 * (1000 / 10 + 100 / 50))
-    assert seconds["kd/seed0"] == pytest.approx(4 * (student_epoch + teacher_pass))
+    fidelity, teacher_test = 400 / 200, 400 / 50  # the student's test outputs; the teacher's, once
+    assert seconds["teacher"] == pytest.approx(3 + 1 * (1000 / 10 + 100 / 50 + 0.5) + 2 * 400 / 50)
+    assert seconds["kd/seed0"] == pytest.approx(
+        3 + 4 * (student_epoch + teacher_pass) + student_test + fidelity + teacher_test
+    )
     # phase 1 uses teacher epochs 0-2, which KD already paid for when the cache is on
     phase1_teacher = 0 if cache else 3 * teacher_pass
-    assert seconds["annealing/seed0"] == pytest.approx(4 * student_epoch + phase1_teacher)
+    assert seconds["annealing/seed0"] == pytest.approx(
+        3 + 4 * student_epoch + 2 * student_test + phase1_teacher + fidelity
+    )
 
 
 def test_without_augmentation_one_teacher_pass_is_paid_for(monkeypatch, tmp_path):
     speeds = {"resnet8": (100.0, 200.0), "resnet14": (10.0, 50.0)}
     monkeypatch.setattr(plan, "_speeds", lambda arch, *args: speeds[arch])
+    monkeypatch.setattr(plan, "RUN_OVERHEAD_S", 0.0)
+    monkeypatch.setattr(plan, "EPOCH_OVERHEAD_S", 0.0)
     cfg = BenchConfig(teacher="resnet14", student="resnet8", teacher_epochs=1, student_epochs=4, seeds=[0, 1])
     cfg.methods, cfg.cache.enabled = ["kd"], False
     task = _data(n_train=1000, n_val=100)
@@ -53,8 +63,9 @@ def test_without_augmentation_one_teacher_pass_is_paid_for(monkeypatch, tmp_path
         cfg, plan.build_plan(cfg, task, ModelStore(tmp_path)), task, Runtime(torch.device("cpu"))
     )
     student_epoch = 1000 / 100 + 100 / 200
-    assert seconds["kd/seed0"] == pytest.approx(4 * student_epoch + 1000 / 50)  # the one pass
-    assert seconds["kd/seed1"] == pytest.approx(4 * student_epoch)
+    test = 2 / 200 + 1 / 200  # one test sample: at the last and the selected epoch, and its fidelity
+    assert seconds["kd/seed0"] == pytest.approx(4 * student_epoch + 1000 / 50 + test + 1 / 50)  # the one pass
+    assert seconds["kd/seed1"] == pytest.approx(4 * student_epoch + test)
 
 
 def test_takds_student_learns_from_the_shared_ta_of_its_seed(tmp_path):

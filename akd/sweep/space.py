@@ -49,7 +49,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from akd.config import FIXED, MACHINE_SETTINGS, BenchConfig
+from akd.config import FIXED, MACHINE_SETTINGS, BenchConfig, OptimConfig
 from akd.errors import AkdError
 from akd.hashing import content_key
 from akd.methods import build_stages, student_epochs
@@ -172,6 +172,8 @@ def with_settings(cfg: BenchConfig, method: str, settings: dict[str, Any], check
 
     out = copy.deepcopy(cfg)
     apply(out, nest(settings, {"methods": [method]}), fixed=FIXED)
+    if "optim.lr" in settings and not cfg.teacher_lr:  # the students' rate: the teacher keeps the profile's
+        out.teacher_lr = cfg.optim.lr
     if check:
         validate(out)
     return out
@@ -212,6 +214,12 @@ def _number(v: Any) -> bool:
 def _check_key(key: str, where: str) -> None:
     head = key.split(".")[0]
     own = "." in key and head in METHODS and getattr(METHODS.get(head), "settings", None) is not None
+    if key.startswith("optim.") and key != "optim.lr" and key[6:] in OptimConfig.__dataclass_fields__:
+        raise AkdError(
+            f"{where}: {key!r} cannot be swept: the teacher trains with the optimiser too, so every trial would "
+            "train a teacher of its own (optim.lr is the students' alone: the teacher keeps the profile's "
+            "rate); set teacher_checkpoint to sweep the rest"
+        )
     if not (own or key.startswith("optim.") or key in TUNABLE_KEYS):
         raise AkdError(
             f"{where}: {key!r} cannot be swept (a trial may change {', '.join(p + '*' for p in TUNABLE_PREFIXES)} "

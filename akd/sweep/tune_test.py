@@ -304,7 +304,8 @@ def tuned_protocol(
         found = runner.run()
         tags = runner.summary_tags
         keep = {method, "ta"} if method == "takd" else {method}
-        rows += [r for r in found if r["run"] in keep or (r["run"] == "teacher" and not rows)]
+        first_teacher = not any(r["run"] == "teacher" for r in rows)  # No-KD's plan alone has none
+        rows += [r for r in found if r["run"] in keep or (r["run"] == "teacher" and first_teacher)]
         own = {k: v for k, v in best[method].items() if k.startswith(f"{method}.")}
         recorded = _with_own(recorded, own)
     recorded.seeds = list(cfg.seeds)
