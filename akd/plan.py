@@ -16,6 +16,7 @@ that alters what a job computes must raise ``JOB_FORMAT`` (method runs) or chang
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -108,7 +109,11 @@ def teacher_stage(cfg: BenchConfig) -> Stage:
 def teacher_recipe(cfg: BenchConfig, task: Task) -> dict:
     if cfg.teacher_checkpoint:
         return _checkpoint_recipe(cfg, "teacher", task)
-    return _trained_recipe(cfg, task, teacher_stage(cfg), cfg.teacher_seed)
+    own = teacher_task(cfg, task)
+    if own is not task:  # the teacher's own training samples, recorded as its data
+        cfg = copy.deepcopy(cfg)
+        cfg.data.train_subset = cfg.teacher_train_subset
+    return _trained_recipe(cfg, own, teacher_stage(cfg), cfg.teacher_seed)
 
 
 def shared_recipe(cfg: BenchConfig, task: Task, stage: Stage, seed: int, teacher_key: str) -> dict:
@@ -156,7 +161,7 @@ def method_recipe(
 def build_plan(cfg: BenchConfig, task: Task, store: ModelStore) -> list[Run]:
     for method in cfg.methods:  # a method without a form for this task's outputs: one line, nothing trained
         check_task(method, cfg, task.regression)
-    recipe = teacher_recipe(cfg, teacher_task(cfg, task))
+    recipe = teacher_recipe(cfg, task)
     teacher_key = recipe_key(recipe)
     runs: list[Run] = []
     has_teacher = any(st.teacher for m in cfg.methods for st in build_stages(m, cfg))

@@ -149,7 +149,10 @@ def test_teacher_trains_on_its_own_samples_and_keys_stay_put(tmp_path):
     assert torch_equal(own.data.val.images, task.data.val.images)  # the same held-out validation split
     rows = {bytes(x.numpy()) for x in own.data.train.images}
     assert all(bytes(x.numpy()) in rows for x in task.data.train.images)  # the students' images are among its
-    key = build_plan(cfg, task, ModelStore(tmp_path / "s"))[0].key
+    first = build_plan(cfg, task, ModelStore(tmp_path / "s"))[0]
+    key = first.key
+    assert first.recipe["data"]["config"]["train_subset"] == 512  # its own samples, on record
+    assert first.recipe["data"]["fingerprint"] == own.fingerprint != task.fingerprint
     cfg.teacher_train_subset = -1
     same = build_plan(cfg, task, ModelStore(tmp_path / "s"))[0]
     assert same.key != key and same.recipe["data"]["config"]["train_subset"] == 256
