@@ -1,6 +1,6 @@
 """Sessions: bench_cifar10, bench_cifar100, bench_fashion_mnist, bench_glue, bench_glue_mini, sweep_cifar10,
-sweep_cifar100, sweep_fashion_mnist, sweep_glue, sweep_glue_mini, study_fashion_mnist, analysis, perf, tests,
-tests_slow, mutants, lint, ui.
+sweep_cifar100, sweep_fashion_mnist, sweep_glue, sweep_glue_mini, study_fashion_mnist, gap_fashion_mnist, analysis,
+perf, tests, tests_slow, mutants, lint, ui.
 
 All sessions share one virtualenv, ``.venv`` beside this file (torch alone is several GB, so one
 copy serves every session). It is created on first use and reinstalled when pyproject.toml changes.
@@ -121,6 +121,27 @@ def study_fashion_mnist(session: nox.Session) -> None:
     beside the paper's protocol (default profile: study, about 3 hours on 2 cores; resumable: re-run
     the same command after a kill). -- --profile smoke runs it at test size."""
     _akd(session, "study", "fashion_mnist", "study")
+
+
+@nox.session
+def gap_fashion_mnist(session: nox.Session) -> None:
+    """The teacher-student gap at the study's settings: No-KD, KD and Annealing-KD under each teacher of
+    the ladder ([profiles.study.sweeps.gap]), seeds 0-4, each teacher trained once; one results variant
+    per teacher (study-gap-<teacher>). -- --seeds 0 1 2 replaces the seeds."""
+    import tomllib
+
+    spec = tomllib.loads((ROOT / "benchmarks" / "fashion_mnist.toml").read_text())
+    ladder = spec["profiles"]["study"]["sweeps"]["gap"]["grid"]["teacher"]
+    args = list(session.posargs)
+    if "--seeds" not in args:
+        args += ["--seeds", "0", "1", "2", "3", "4"]
+    for teacher in ladder:
+        session.run(
+            str(_bin(session) / "python"),
+            *("-m", "akd.cli", "bench", "fashion_mnist", "--profile", "study", "--methods", "nokd", "kd", "annealing"),
+            *("--set", f"teacher={teacher}", "--label", f"gap-{teacher}", *args),
+            external=True,
+        )
 
 
 @nox.session

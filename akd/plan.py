@@ -24,10 +24,11 @@ from pathlib import Path
 import torch
 
 from akd.cache import default_cache_dir
-from akd.config import BenchConfig
+from akd.config import BenchConfig, OptimConfig
 from akd.hashing import file_sha256
 from akd.losses import hard_label_loss
 from akd.methods import HardLabels, Stage, build_stages, check_task
+from akd.optim import Recipe
 from akd.runtime import Runtime
 from akd.store import ModelStore, recipe_key
 from akd.tasks.base import Task, teacher_task
@@ -218,30 +219,32 @@ RUN_OVERHEAD_S = 1.0
 EPOCH_OVERHEAD_S = 0.1
 
 
-def _speeds(arch: str, task: Task, batch: int, rt: Runtime) -> tuple[float, float]:
-    """(train, inference) samples/s of ``arch`` on this machine, from a few steps on random inputs.
+def _speeds(arch: str, task: Task, batch: int, rt: Runtime, optim: OptimConfig | None = None) -> tuple[float, float]:
+    """(train, inference) samples/s of ``arch`` on this machine, from a few steps of its optimiser
+    (``optim``: SGD by default) on one batch of the task's inputs.
 
     Memoised per process, so a sweep that plans many trials probes each model once.
     """
-    key = (arch, task.name, task.num_outputs, batch, rt)
+    recipe = OptimConfig(name="sgd") if optim is None else optim
+    key = (arch, task.name, task.num_outputs, batch, rt, recipe.name, recipe.clip_grad_norm > 0)
     if key not in _SPEEDS:
-        _SPEEDS[key] = _probe(arch, task, batch, rt)
+        _SPEEDS[key] = _probe(arch, task, batch, rt, recipe)
     return _SPEEDS[key]
 
 
-def _probe(arch: str, task: Task, batch: int, rt: Runtime) -> tuple[float, float]:
+def _probe(arch: str, task: Task, batch: int, rt: Runtime, optim: OptimConfig) -> tuple[float, float]:
     model = rt.place(task.build_model(arch))
     x = rt.layout(task.example_inputs(batch, rt.device))
     k = task.num_outputs
     y = torch.randn(batch, device=rt.device) if task.regression else torch.randint(0, k, (batch,), device=rt.device)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    recipe = Recipe(optim, model, 1, 8)  # the stage's optimiser (AdamW's update and clipping cost time too)
 
     def train_step() -> None:
+        recipe.begin(0)
         with rt.autocast():
             loss = hard_label_loss(model(x).float(), y)
-        opt.zero_grad()
         loss.backward()
-        opt.step()
+        recipe.step()
 
     train_step()
     t0 = time.perf_counter()
@@ -278,11 +281,11 @@ def estimate_seconds(
             n_train = teacher_task(cfg, task).size("train") if run.kind == "teacher" else task.size("train")
             total += RUN_OVERHEAD_S
             for st in run.stages:
-                train, infer = _speeds(cfg.arch(st.trains), task, batch, rt)
+                train, infer = _speeds(cfg.arch(st.trains), task, batch, rt, cfg.optim_for(st.trains))
                 total += st.epochs * (n_train / train + n_eval / infer + EPOCH_OVERHEAD_S)
                 total += 2 * n_test / infer  # the test split at the last and at the selected epoch
                 if st.teacher:
-                    teacher_infer = _speeds(cfg.arch(st.teacher), task, batch, rt)[1]
+                    teacher_infer = _speeds(cfg.arch(st.teacher), task, batch, rt, cfg.optim_for(st.teacher))[1]
                     for epoch in range(st.epochs):
                         stream = (st.teacher, run.seed, epoch) if task.augmented else (st.teacher, 0, 0)
                         if stream not in paid:
@@ -290,9 +293,10 @@ def estimate_seconds(
                             if cfg.cache.enabled or not task.augmented:
                                 paid.add(stream)
             if run.kind == "method" and run.recipe.get("teacher"):  # its fidelity to the teacher, on test
-                total += n_test / _speeds(cfg.arch(run.stages[-1].trains), task, batch, rt)[1]
+                last = run.stages[-1].trains
+                total += n_test / _speeds(cfg.arch(last), task, batch, rt, cfg.optim_for(last))[1]
                 if ("teacher-test", 0, 0) not in paid:  # the teacher's test outputs, computed once
-                    total += n_test / _speeds(cfg.teacher, task, batch, rt)[1]
+                    total += n_test / _speeds(cfg.teacher, task, batch, rt, cfg.optim_for("teacher"))[1]
                     paid.add(("teacher-test", 0, 0))
         out[run.name] = total
     return out

@@ -41,7 +41,7 @@ from IPython.display import Image, display
 import akd.catalog  # noqa: F401  (the methods' names, colours and budgets, from their specs)
 from akd import records
 from akd.registry import METHODS
-from akd.report import differences, figures, figures_results, figures_sweep
+from akd.report import differences, figures, figures_results, figures_study, figures_sweep
 from akd.report.style import Style, caption, save
 
 if source == "results":
@@ -67,23 +67,54 @@ def where(benchmark: str, dataset: str) -> str:
     return benchmark + (f"_{dataset}" if dataset != benchmark else "")
 
 
+# A profile's variants are compared with each other only (another profile may train on other data);
+# a teacher ladder's variants (<profile>-gap-<teacher>) have a figure of their own.
+runs["family"] = runs["variant"].str.split("-").str[0]
+ladders = runs[runs["variant"].str.contains("-gap-")]
+runs = runs[~runs["variant"].str.contains("-gap-")]
 students = runs[runs["run"].isin(figures.METHODS)]
 print(f"venue {style.name}: one column {style.width('one'):.3f} in, two columns {style.width('two'):.3f} in")
 
 # %% [markdown]
 # ## The main result: each method per seed, its mean and t interval, budget-matched variants first
+#
+# One figure per profile (its variants as panels).
 
 # %%
-for (benchmark, dataset), _ in students.groupby(["benchmark", "dataset"]):
-    show(figures_results.main_result(runs, benchmark, dataset, style), f"main_{where(benchmark, dataset)}")
+for (benchmark, dataset, family), _ in students.groupby(["benchmark", "dataset", "family"]):
+    part = runs[runs["family"] == family]
+    show(figures_results.main_result(part, benchmark, dataset, style), f"main_{where(benchmark, dataset)}_{family}")
+
+# %% [markdown]
+# ## Tune, then test (`akd study`): the paper's protocol beside every method tuned at the equal budget
+
+# %%
+for benchmark, dataset, profile in figures_study.study_profiles(runs):
+    show(
+        figures_study.protocols(runs, benchmark, dataset, profile, style),
+        f"study_{where(benchmark, dataset)}_{profile}",
+    )
+if not figures_study.study_profiles(runs):
+    print("no study (a variant P beside P-tuned) in the source")
+
+# %% [markdown]
+# ## The teacher-student gap: each method against its teacher's accuracy (a teacher ladder)
+
+# %%
+for (benchmark, dataset, family), _ in ladders.groupby(["benchmark", "dataset", "family"]):
+    prefix = f"{family}-gap-"
+    show(figures_study.gap(ladders, benchmark, dataset, prefix, style), f"gap_{where(benchmark, dataset)}_{family}")
+if ladders.empty:
+    print("no teacher ladder (variants <profile>-gap-<teacher>) in the source")
 
 # %% [markdown]
 # ## Test metric against the epoch budget (every variant that ran the benchmark)
 
 # %%
-for (benchmark, dataset), part in students.groupby(["benchmark", "dataset"]):
+for (benchmark, dataset, family), part in students.groupby(["benchmark", "dataset", "family"]):
     if part["epochs"].nunique() > 1:
-        show(figures_results.budget(runs, benchmark, dataset, style), f"budget_{where(benchmark, dataset)}")
+        rows = runs[runs["family"] == family]
+        show(figures_results.budget(rows, benchmark, dataset, style), f"budget_{where(benchmark, dataset)}_{family}")
 
 # %% [markdown]
 # ## Annealing-KD minus each baseline, every benchmark (paired by seed)

@@ -1,0 +1,149 @@
+"""The figures of a tune-then-test study (``akd study``) and of its teacher ladder.
+
+- :func:`protocols`: each method under the paper's protocol and tuned at the equal budget, on the
+  same test seeds: the mean and its t interval, and every seed;
+- :func:`gap`: each method's test metric against the teacher's, one point per teacher of the ladder.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from akd.report.figures import (
+    METHODS,
+    METRICS,
+    budget_words,
+    budgets,
+    explain,
+    interval_handles,
+    legend_below,
+    mean_label,
+    metric_label,
+)
+from akd.report.style import COLORS, DEFAULT, LINESTYLES, MARKERS, Style, set_caption, styled
+from akd.results import LABELS
+from akd.stats import mean_interval
+
+TUNED = "tuned"  # the label of a study's tuned variant: <profile>-tuned
+
+
+def study_profiles(runs: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(benchmark, dataset, profile) of every study in ``runs``: a variant P beside a variant P-tuned."""
+    found = []
+    for (benchmark, dataset), part in runs.groupby(["benchmark", "dataset"]):
+        variants = set(part["variant"])
+        found += [(benchmark, dataset, v) for v in sorted(variants) if f"{v}-{TUNED}" in variants]
+    return found
+
+
+def _row(ax, y: float, values, method: str, hollow: bool) -> None:  # noqa: ANN001
+    values = np.asarray(values, dtype=float)
+    color, marker = COLORS[method], MARKERS[method]
+    k = len(values)
+    ax.plot(values, np.full(k, y + 0.13), ls="none", marker=".", ms=2.0, color=color, alpha=0.7, gid="seeds")
+    mean, half = mean_interval(values)
+    bar = ax.errorbar(
+        [mean],
+        [y],
+        xerr=None if np.isnan(half) else [[half], [half]],
+        fmt=marker,
+        color=color,
+        mfc="white" if hollow else color,
+        ms=4.5,
+        capsize=2,
+        lw=1.0,
+    )
+    for line in bar.lines[2]:
+        explain(line, mean_label(k))
+
+
+@styled
+def protocols(runs: pd.DataFrame, benchmark: str, dataset: str, profile: str, style: Style = DEFAULT) -> plt.Figure:
+    """Per method: the paper's protocol (hollow) and the method tuned at the equal budget (filled)."""
+    part = runs[(runs["benchmark"] == benchmark) & (runs["dataset"] == dataset)]
+    paper, tuned = part[part["variant"] == profile], part[part["variant"] == f"{profile}-{TUNED}"]
+    metric = part["metric"].iloc[0]
+    column = f"test_{metric}"
+    methods = [m for m in METHODS.present(paper["run"]) if m in set(tuned["run"])]
+    fig, ax = style.subplots("one", height=0.9 + 0.3 * len(methods))
+    for i, method in enumerate(methods):
+        y = len(methods) - 1 - i
+        _row(ax, y + 0.17, paper[paper["run"] == method][column].dropna(), method, hollow=True)
+        _row(ax, y - 0.17, tuned[tuned["run"] == method][column].dropna(), method, hollow=False)
+    teacher = paper[paper["run"] == "teacher"][column].dropna()
+    ax.set_yticks(range(len(methods)), [LABELS[m] for m in reversed(methods)])
+    ax.set_ylim(-0.6, len(methods) - 0.4)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel(metric_label(metric))
+    n = int(tuned[tuned["run"].isin(methods)].groupby("run")["seed"].nunique().min())
+    handles = [
+        Line2D([], [], color="0.3", marker="o", mfc="white", ls="none", ms=4, label="paper's protocol"),
+        Line2D([], [], color="0.3", marker="o", ls="none", ms=4, label="tuned, equal budget"),
+        *interval_handles(n, with_seeds=False),
+    ]
+    legend_below(fig, handles, ncols=2)
+    where = benchmark + (f" / {dataset}" if dataset != benchmark else "")
+    teacher_words = f"; the teacher's test {metric} is {teacher.mean():.2f}" if len(teacher) else ""
+    return set_caption(
+        fig,
+        f"Tune, then test on {where} ({profile}): test {METRICS.get(metric, (metric,))[0]} of each method under the "
+        f"paper's protocol (hollow; {budget_words(budgets(paper))}) and tuned by Optuna at the equal budget "
+        f"(filled; {budget_words(budgets(tuned))}), on the same {n} test seeds, none of which chose a setting. "
+        f"Markers are means with their 95 % Student t interval (n = {n}); the small dots are single seeds"
+        f"{teacher_words}.",
+    )
+
+
+@styled
+def gap(runs: pd.DataFrame, benchmark: str, dataset: str, prefix: str, style: Style = DEFAULT) -> plt.Figure:
+    """Each method's test metric against its teacher's, one point per variant ``<prefix><teacher>``."""
+    part = runs[
+        (runs["benchmark"] == benchmark) & (runs["dataset"] == dataset) & runs["variant"].str.startswith(prefix)
+    ]
+    metric = part["metric"].iloc[0]
+    column = f"test_{metric}"
+    points = []
+    for variant, rows in part.groupby("variant"):
+        teacher = rows[rows["run"] == "teacher"][column].dropna()
+        if len(teacher):
+            points.append((float(teacher.mean()), variant[len(prefix) :], rows))
+    points.sort(key=lambda p: p[0])
+    methods = [m for m in METHODS if m in set(part["run"])]
+    fig, ax = style.subplots("one", height=style.width("one") * 0.8)
+    n = 0
+    for method in methods:
+        xs, means, halves = [], [], []
+        for x, _, rows in points:
+            values = rows[rows["run"] == method][column].dropna().to_numpy(float)
+            if len(values):
+                mean, half = mean_interval(values)
+                xs.append(x)
+                means.append(mean)
+                halves.append(0.0 if np.isnan(half) else half)
+                n = max(n, len(values))
+        if xs:
+            bar = ax.errorbar(
+                xs, means, yerr=halves, fmt=MARKERS[method], color=COLORS[method], ls=LINESTYLES[method],
+                ms=4, capsize=2, lw=1.0, label=LABELS[method],
+            )  # fmt: skip
+            for line in bar.lines[2]:
+                explain(line, mean_label(n))
+    lo = min(p[0] for p in points)
+    hi = max(p[0] for p in points)
+    for x, name, _ in points:
+        ax.annotate(name, (x, 1.0), xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize="x-small")
+    ax.set_xlim(lo - 0.08 * (hi - lo + 1), hi + 0.08 * (hi - lo + 1))
+    ax.set_xlabel(f"teacher's {metric_label(metric)}")
+    ax.set_ylabel(f"student's {metric_label(metric)}")
+    legend_below(fig, [*ax.get_legend_handles_labels()[0], *interval_handles(n, with_seeds=False)], ncols=2)
+    where = benchmark + (f" / {dataset}" if dataset != benchmark else "")
+    return set_caption(
+        fig,
+        f"The teacher-student gap on {where}: each method's test {METRICS.get(metric, (metric,))[0]} against its "
+        f"teacher's ({', '.join(name for _, name, _ in points)}, named above the plot; each trained once), mean "
+        f"and 95 % Student t interval over n = {n} seeds. No-KD does not learn from the teacher: its line is flat "
+        "(the same runs under every teacher) and marks the level a distilled student must clear.",
+    )
