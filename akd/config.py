@@ -147,9 +147,10 @@ class BenchConfig:
     # the teacher's training samples: -1 = the students' (data.train_subset); 0 = every training sample
     # (the validation split still held out); N = the first N, a superset of the students' when N >= theirs
     teacher_train_subset: int = -1
-    # the teacher's learning rate; 0 = optim.lr. A sweep that tunes optim.lr sets it to the profile's,
-    # so its trials tune the students (and TAKD's TA) and share one teacher
+    # the teacher's and TAKD's TA's learning rates; 0 = optim.lr. A sweep that tunes optim.lr sets both
+    # to the profile's: its trials tune the students and share one teacher (and one TA per seed)
     teacher_lr: float = 0.0
+    ta_lr: float = 0.0
     teacher_checkpoint: str = ""  # load this instead of training the teacher
     ta_checkpoint: str = ""  # load this instead of training TAKD's teacher assistant
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -208,10 +209,9 @@ class BenchConfig:
         return comparison_pairs(self.compare, self.methods)
 
     def optim_for(self, role: str) -> OptimConfig:
-        """The optimiser recipe of ``role``: ``optim``, with ``teacher_lr`` for the teacher when set."""
-        if role != "teacher" or not self.teacher_lr:
-            return self.optim
-        return replace(self.optim, lr=self.teacher_lr)
+        """The optimiser recipe of ``role``: ``optim``, with ``teacher_lr`` / ``ta_lr`` where set."""
+        lr = {"teacher": self.teacher_lr, "ta": self.ta_lr}.get(role, 0.0)
+        return replace(self.optim, lr=lr) if lr else self.optim
 
     def checkpoint(self, role: str) -> str:
         """The checkpoint the user named for ``role`` (teacher or ta), or ""."""

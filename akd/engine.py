@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from akd.checkpoint import rng_state, set_rng_state
 from akd.config import OptimConfig
-from akd.errors import AkdError
+from akd.errors import Diverged
 from akd.methods import Objective, Stage
 from akd.optim import Recipe
 from akd.runtime import Runtime
@@ -221,7 +221,7 @@ def train_stage(job: StageJob) -> StageResult:
             model.train()
             train_loss, train_metrics = train_epoch(forward, recipe, objective, source, task, seed, epoch, rt)
             if not math.isfinite(train_loss):  # every later number would be chance accuracy
-                raise AkdError(
+                raise Diverged(
                     f"{desc or stage.name}: training diverged (loss {train_loss} in epoch {epoch}); "
                     "lower optim.lr or check the teacher's outputs"
                 )

@@ -3,3 +3,7 @@
 
 class AkdError(Exception):
     """Bad input or a missing resource, explained in one line for the user."""
+
+
+class Diverged(AkdError):
+    """Training produced a non-finite loss: the settings (often the learning rate) are unstable."""

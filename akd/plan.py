@@ -272,7 +272,8 @@ def estimate_seconds(
     trials and protocols share one cache), updated.
     """
     batch = cfg.optim.batch_size
-    n_eval, n_test = task.size("val"), task.size("test") + sum(task.size(s) for s in task.extra_test_splits)
+    n_eval, n_test = task.size("val"), task.size("test")
+    n_extra = sum(task.size(s) for s in task.extra_test_splits)  # evaluated once, at the selected epoch
     paid = set() if paid is None else paid
     out = {}
     for run in runs:
@@ -283,11 +284,12 @@ def estimate_seconds(
             for st in run.stages:
                 train, infer = _speeds(cfg.arch(st.trains), task, batch, rt, cfg.optim_for(st.trains))
                 total += st.epochs * (n_train / train + n_eval / infer + EPOCH_OVERHEAD_S)
-                total += 2 * n_test / infer  # the test split at the last and at the selected epoch
+                total += (2 * n_test + n_extra) / infer  # the test split at the last and at the selected epoch
                 if st.teacher:
                     teacher_infer = _speeds(cfg.arch(st.teacher), task, batch, rt, cfg.optim_for(st.teacher))[1]
+                    source = run.needs.get(st.teacher) or run.recipe.get("teacher") or st.teacher  # that model
                     for epoch in range(st.epochs):
-                        stream = (st.teacher, run.seed, epoch) if task.augmented else (st.teacher, 0, 0)
+                        stream = (source, run.seed, epoch) if task.augmented else (source, 0, 0)
                         if stream not in paid:
                             total += n_train / teacher_infer
                             if cfg.cache.enabled or not task.augmented:

@@ -72,6 +72,7 @@ def validate(cfg: BenchConfig) -> None:
         _at_least(name, getattr(cfg, name), 1)
     _at_least("teacher_train_subset (-1 = the students' data, 0 = all)", cfg.teacher_train_subset, -1)
     _at_least("teacher_lr (0 = optim.lr)", cfg.teacher_lr, 0)
+    _at_least("ta_lr (0 = optim.lr)", cfg.ta_lr, 0)
     if cfg.teacher_checkpoint and cfg.teacher_train_subset != -1:
         raise AkdError("teacher_train_subset applies to a trained teacher; a teacher_checkpoint is used as it is")
     for role in ("teacher", "ta"):

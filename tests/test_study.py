@@ -237,3 +237,14 @@ def test_other_optimiser_settings_cannot_be_swept(tmp_path):
     space = {"sweeps": {"w": {"method": "kd", "params": {"optim.weight_decay": [1e-5, 1e-3]}}}}
     with pytest.raises(AkdError, match="every trial would train a teacher of its own"):
         load_space(space, "smoke", "w", cfg)
+
+
+def test_takds_assistant_keeps_the_profiles_rate_in_a_trial(tmp_path):
+    _, cfg, _ = _cfg(tmp_path)
+    cfg.methods = ["takd"]
+    task = load_task(cfg)
+    store = ModelStore(tmp_path / "s")
+    base = {r.name: r for r in build_plan(cfg, task, store)}
+    trial = {r.name: r for r in build_plan(with_settings(cfg, "takd", {"optim.lr": 0.05}), task, store)}
+    assert trial["ta/seed0"].key == base["ta/seed0"].key  # one TA per seed for every trial and protocol
+    assert trial["takd/seed0"].recipe["optim"]["lr"] == 0.05 != base["takd/seed0"].recipe["optim"]["lr"]

@@ -52,6 +52,15 @@ def _worker_argv(argv: list[str], index: int, n: int, cfg: BenchConfig, storage:
     return out
 
 
+def study_base_name(cfg: BenchConfig, space: Space) -> str:
+    return f"{cfg.benchmark}-{cfg.variant}-{space.name}"
+
+
+def arm_study_name(name: str, space: Space, method: str) -> str:
+    """The Optuna study of one arm: the space's own name, with the method's where it has several."""
+    return name if len(space.arms) == 1 else f"{name}-{method}"
+
+
 def _spawn(argv: list[str], n: int, cfg: BenchConfig, storage: str, tracking: str, log) -> None:
     procs = [
         subprocess.Popen([sys.executable, "-m", "akd.cli", *_worker_argv(argv, i, n, cfg, storage, tracking)])
@@ -84,7 +93,7 @@ def run_sweep(args, cfg: BenchConfig, argv: list[str], log=print) -> None:
     ensure_writable(store.root, "model store")
     if cfg.cache.enabled:
         cache_for(cfg, log=lambda _: None)  # its folder is checked as the benchmark checks it
-    name = args.study_name or f"{cfg.benchmark}-{cfg.variant}-{space.name}"
+    name = args.study_name or study_base_name(cfg, space)
     study_tags = {"study": name, "space": space.name, "storage_id": content_key(redact(storage_url), 12)}
     if args.workers > 1 and not worker:
         _spawn(argv, args.workers, cfg, storage_url, tracking, log)
@@ -92,7 +101,7 @@ def run_sweep(args, cfg: BenchConfig, argv: list[str], log=print) -> None:
     stale.on_stale = _marker(tracker)
     studies, runners, loaded = {}, {}, {}
     for arm in space.arms:
-        study_name = name if len(space.arms) == 1 else f"{name}-{arm.method}"
+        study_name = arm_study_name(name, space, arm.method)
         key, what = fingerprint(cfg, space, arm, seeds)
         steps = len(seeds) * arm.max_epochs
         tags = {**study_tags, "study": study_name, "method": arm.method}

@@ -172,8 +172,8 @@ def with_settings(cfg: BenchConfig, method: str, settings: dict[str, Any], check
 
     out = copy.deepcopy(cfg)
     apply(out, nest(settings, {"methods": [method]}), fixed=FIXED)
-    if "optim.lr" in settings and not cfg.teacher_lr:  # the students' rate: the teacher keeps the profile's
-        out.teacher_lr = cfg.optim.lr
+    if "optim.lr" in settings:  # the students' rate: the teacher and the TA keep the profile's
+        out.teacher_lr, out.ta_lr = cfg.optim_for("teacher").lr, cfg.optim_for("ta").lr
     if check:
         validate(out)
     return out
@@ -216,9 +216,9 @@ def _check_key(key: str, where: str) -> None:
     own = "." in key and head in METHODS and getattr(METHODS.get(head), "settings", None) is not None
     if key.startswith("optim.") and key != "optim.lr" and key[6:] in OptimConfig.__dataclass_fields__:
         raise AkdError(
-            f"{where}: {key!r} cannot be swept: the teacher trains with the optimiser too, so every trial would "
-            "train a teacher of its own (optim.lr is the students' alone: the teacher keeps the profile's "
-            "rate); set teacher_checkpoint to sweep the rest"
+            f"{where}: {key!r} cannot be swept: the teacher and TA train with the optimiser too, so every trial "
+            "would train a teacher of its own (optim.lr is the students' alone: the teacher and TA keep the "
+            "profile's rate); set teacher_checkpoint to sweep the rest"
         )
     if not (own or key.startswith("optim.") or key in TUNABLE_KEYS):
         raise AkdError(

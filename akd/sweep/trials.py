@@ -37,12 +37,15 @@ from torch import nn
 from akd.bench import runtime_for
 from akd.checkpoint import logged_history
 from akd.config import BenchConfig
+from akd.errors import Diverged
 from akd.jobs import Job, JobRunner
 from akd.plan import Run, build_plan
 from akd.store import ModelStore, recipe_key
 from akd.sweep.space import Arm, Space, with_settings
 from akd.tasks.base import load_task
 from akd.tracking import Tracker
+
+DIVERGED = -100.0  # a diverged trial's objective: below every metric of the suite (0-100; correlations x100)
 
 
 def _settings(settings: dict[str, Any]) -> str:
@@ -132,6 +135,15 @@ class TrialRunner:
         trial.set_user_attr("mlflow_run_id", run_id)
         try:
             per_seed = self._seeds(cfg, trial, run_id)
+        except Diverged as exc:
+            # a finished trial at the floor: it counts toward the budget, and the sampler learns to avoid
+            # its region (a failed trial would be neither)
+            trial.set_user_attr("diverged", " ".join(str(exc).split())[:300])
+            self.log(f"trial {trial.number} {_settings(settings)}: diverged; objective {DIVERGED}")
+            self.tracker.log_metrics(run_id, {"objective": DIVERGED})
+            self.tracker.set_tag(run_id, "trial_state", "COMPLETE (diverged)")
+            self.tracker.end(run_id, True)
+            return DIVERGED
         except optuna.TrialPruned as exc:
             self.log(f"trial {trial.number} {_settings(settings)}: {exc}")
             self.tracker.set_tag(run_id, "trial_state", "PRUNED")
@@ -215,8 +227,8 @@ class TrialRunner:
                 for i, record in enumerate(logged_history(state) if state else []):  # the dead attempt's epochs
                     report(step0 + i, record)
                 record, history, _, attempts = runner.train_method(job, teacher)
-            except optuna.TrialPruned:
-                ckpt.clear()  # a pruned trial is not retried
+            except (optuna.TrialPruned, Diverged):
+                ckpt.clear()  # a pruned or diverged trial is not retried
                 raise
             meta = {"recipe": run.recipe, "results": record, "history": history, "tags": runner.job_tags}
             store.save(run.key, {}, meta | {"run_id": run_id, "trial": trial.number, "attempts": attempts})

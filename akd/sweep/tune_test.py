@@ -37,13 +37,14 @@ import torch
 
 from akd.bench import BenchmarkRunner, run_benchmark, runtime_for
 from akd.benchfile import read_benchmark_file
-from akd.config import BenchConfig
-from akd.errors import AkdError
+from akd.config import MACHINE_SETTINGS, BenchConfig
+from akd.errors import AkdError, Diverged
 from akd.hashing import atomic_write, content_key
 from akd.plan import build_plan, estimate_seconds
-from akd.results import summarize, write_summary
+from akd.results import other_data_label, summarize, write_summary
+from akd.settings import flatten
 from akd.store import ModelStore
-from akd.sweep.command import run_sweep
+from akd.sweep.command import arm_study_name, run_sweep, study_base_name
 from akd.sweep.outputs import settings_from
 from akd.sweep.space import Arm, Space, load_space, with_settings
 from akd.sweep.study import default_storage
@@ -74,6 +75,12 @@ def load_study(spec: dict[str, Any], cfg: BenchConfig) -> StudySpec:
             f"profiles with one: {', '.join(having) or 'none'}"
         )
     where = f"[profiles.{cfg.profile}.study]"
+    if cfg.data.selection != "val":
+        raise AkdError(
+            f"{where}: a study chooses settings on the validation split; data.selection is {cfg.data.selection!r}"
+        )
+    if cfg.tasks:
+        raise AkdError(f"{where}: a study runs one dataset; this profile runs several tasks ({', '.join(cfg.tasks)})")
     unknown = set(table) - {"space", "tuning_seeds", "n_trials", "about"}
     if unknown:
         raise AkdError(
@@ -107,6 +114,11 @@ def check_space(space: Space, cfg: BenchConfig) -> None:
         raise AkdError(f"study space {space.name!r} {which}: every method of the profile is tuned, none other")
     if not space.arms[0].budget:
         raise AkdError(f"study space {space.name!r} declares no budget: every method must train the same epochs")
+
+
+def tuned_label(cfg: BenchConfig) -> str:
+    """The label of the tuned protocol's variant: ``<variant>-tuned``."""
+    return f"{cfg.label}-tuned" if cfg.label else "tuned"
 
 
 def midpoint(arm: Arm) -> dict[str, Any]:
@@ -152,6 +164,9 @@ class Clock:
         self.current = (step, time.time())
         self._write()
 
+    def tick(self) -> None:
+        self._write()
+
     def end(self) -> None:
         self._write()
         self.current = None
@@ -164,6 +179,7 @@ class Clock:
 
     def close(self) -> None:
         self.stop.set()
+        self._write()
 
 
 def estimate(cfg: BenchConfig, space: Space, study: StudySpec, task: Task, rt, store: ModelStore) -> dict[str, float]:
@@ -172,18 +188,19 @@ def estimate(cfg: BenchConfig, space: Space, study: StudySpec, task: Task, rt, s
     fresh = ModelStore(store.root / ".estimate-nothing-stored")  # from scratch, whatever is stored
     out = dict.fromkeys(STEPS, 0.0)
     runs = build_plan(cfg, task, fresh)
-    seconds = estimate_seconds(cfg, runs, task, rt, paid)
-    out["teacher"] = sum(seconds[r.name] for r in runs if r.kind == "teacher")
-    out["paper"] = sum(seconds[r.name] for r in runs if r.kind != "teacher")
+    out["teacher"] = sum(estimate_seconds(cfg, [r for r in runs if r.kind == "teacher"], task, rt, paid).values())
     n_trials = study.n_trials or space.n_trials
-    for arm in space.arms:
-        typical = with_settings(cfg, arm.method, arm.complete(cfg, midpoint(arm)))
-        for step, seeds, times in (("tuning", list(study.tuning_seeds), n_trials), ("tuned", cfg.seeds, 1)):
-            one = copy.deepcopy(typical)
+    trained: set[str] = set()  # a TA (at the profile's rate) serves every trial and protocol of its seed
+    for step, seeds, times in (("tuning", list(study.tuning_seeds), n_trials), ("tuned", cfg.seeds, 1)):
+        for arm in space.arms:
+            one = with_settings(cfg, arm.method, arm.complete(cfg, midpoint(arm)))
             one.seeds = seeds
-            runs = [r for r in build_plan(one, task, fresh) if r.kind != "teacher"]
             for _ in range(times):
+                runs = [r for r in build_plan(one, task, fresh) if r.kind != "teacher" and r.key not in trained]
                 out[step] += sum(estimate_seconds(one, runs, task, rt, paid).values())
+                trained |= {r.key for r in runs if r.kind == "shared"}
+    runs = [r for r in build_plan(cfg, task, fresh) if r.kind != "teacher" and r.key not in trained]
+    out["paper"] = sum(estimate_seconds(cfg, runs, task, rt, paid).values())
     return out
 
 
@@ -207,9 +224,19 @@ def run_study(args: Namespace, cfg: BenchConfig, argv: list[str], log=print) -> 
         "machine); finished trials and runs are reused",
     ]
     log("\n".join(lines))
+    results_root = Path(args.results_dir)
+    tuned_cfg = copy.deepcopy(cfg)
+    tuned_cfg.label = tuned_label(cfg)
+    for one in (cfg, tuned_cfg):  # never mixed with, nor written over, results on other data
+        if other_data_label(one, task, results_root):
+            raise AkdError(
+                f"{one.results_folder(results_root)} holds results made from other data; move it, or run the "
+                "study under another --label"
+            )
     if args.dry_run:
         return
-    key = content_key({"benchmark": cfg.benchmark, "config": cfg.to_dict(), "study": study.__dict__}, 16)
+    what = {k: v for k, v in flatten(cfg.to_dict()).items() if k not in MACHINE_SETTINGS}
+    key = content_key({"benchmark": cfg.benchmark, "config": what, "study": study.__dict__}, 16)
     clock = Clock(store.root.parent / "studies" / f"{cfg.benchmark}-{cfg.profile}-{key}.json")
     tracker = Tracker(args.tracking_uri, experiment=f"akd-{cfg.benchmark}")
     command = "akd " + " ".join(argv)
@@ -241,28 +268,27 @@ def run_study(args: Namespace, cfg: BenchConfig, argv: list[str], log=print) -> 
         run_sweep(sweep_args, cfg, argv, log)
         clock.end()
 
-        folder = cfg.results_folder(Path(args.results_dir))
-        best = {m: settings_from(folder / f"sweep-{space.name}", [m]) for m in cfg.methods}
+        folder = cfg.results_folder(results_root)
+        best, failed = {}, {}
+        for method in cfg.methods:
+            try:
+                best[method] = settings_from(folder / f"sweep-{space.name}", [method])
+            except AkdError:
+                failed[method] = "not tuned: no trial completed"
         clock.start("tuned")
-        tuned_cfg, rows, tags = tuned_protocol(cfg, best, tracker, store, log, command)
+        tuned_cfg, rows, tags = tuned_protocol(tuned_cfg, cfg, best, failed, tracker, store, log, command)
         table = summarize(rows, tuned_cfg, task)
-        write_summary(
-            table,
-            tuned_cfg,
-            rows,
-            clock.wall("tuned"),
-            tags,
-            Path(args.results_dir),
-            task,
-            extra={"tuned": best, "study": {"space": space.name, "tuning_seeds": list(study.tuning_seeds)}},
-        )
+        clock.tick()
+        extra = {"tuned": best, "failed": failed, "study": {"space": space.name, "tuning_seeds": study.tuning_seeds}}
+        write_summary(table, tuned_cfg, rows, clock.wall("tuned"), tags, results_root, task, extra=extra)
         clock.end()
 
         clock.start("paper")
-        run_benchmark(cfg, tracker, store, Path(args.results_dir), log=log, command=command)
+        run_benchmark(copy.deepcopy(cfg), tracker, store, results_root, log=log, command=command)
         clock.end()
         walls = {step: clock.wall(step) for step in STEPS}
-        names = [f"{cfg.benchmark}-{cfg.variant}-{space.name}-{arm.method}" for arm in space.arms]
+        base = study_base_name(cfg, space)
+        names = [arm_study_name(base, space, arm.method) for arm in space.arms]
         passes = {
             "teacher": 0.0,
             "tuning": tuning_passes(args.storage or default_storage(), names),
@@ -271,14 +297,15 @@ def run_study(args: Namespace, cfg: BenchConfig, argv: list[str], log=print) -> 
         }
         write_report(
             folder,
+            tuned_cfg.results_folder(results_root),
             cfg,
             study,
             space,
             best,
+            failed,
             estimated,
             walls,
             clock.attempts(),
-            Path(args.results_dir),
             torch.get_num_threads(),
             passes,
         )
@@ -288,27 +315,40 @@ def run_study(args: Namespace, cfg: BenchConfig, argv: list[str], log=print) -> 
 
 
 def tuned_protocol(
-    cfg: BenchConfig, best: dict[str, dict[str, Any]], tracker: Tracker, store: ModelStore, log, command: str
+    recorded: BenchConfig,
+    cfg: BenchConfig,
+    best: dict[str, dict[str, Any]],
+    failed: dict[str, str],
+    tracker: Tracker,
+    store: ModelStore,
+    log,
+    command: str,
 ) -> tuple[BenchConfig, list[dict[str, Any]], dict[str, str]]:
-    """Each method with its best settings on the test seeds; the rows of all, and the config that
-    records them (each method's own settings in its section; the per-method learning rates in
-    ``summary.json``'s ``tuned``)."""
+    """Each method with its best settings on the test seeds; the rows of all, and ``recorded`` (the
+    tuned variant's config) holding each method's own settings in its section (the per-method
+    learning rates go to ``summary.json``'s ``tuned``). A method whose tuned settings diverge on a
+    test seed is reported in ``failed``, not dropped silently."""
     rows: list[dict[str, Any]] = []
     tags: dict[str, str] = {}
-    recorded = copy.deepcopy(cfg)
-    recorded.label = "tuned"
     for method in cfg.methods:
+        if method not in best:
+            continue
         one = with_settings(cfg, method, best[method])
-        one.label = "tuned"
+        one.label = recorded.label
         runner = BenchmarkRunner(one, tracker, store, None, log, command)
-        found = runner.run()
+        try:
+            found = runner.run()
+        except Diverged as exc:
+            failed[method] = f"diverged on a test seed with its tuned settings ({' '.join(str(exc).split())[:200]})"
+            log(f"{method}: {failed[method]}")
+            continue
         tags = runner.summary_tags
         keep = {method, "ta"} if method == "takd" else {method}
         first_teacher = not any(r["run"] == "teacher" for r in rows)  # No-KD's plan alone has none
         rows += [r for r in found if r["run"] in keep or (r["run"] == "teacher" and first_teacher)]
         own = {k: v for k, v in best[method].items() if k.startswith(f"{method}.")}
         recorded = _with_own(recorded, own)
-    recorded.seeds = list(cfg.seeds)
+    recorded.methods = [m for m in cfg.methods if m not in failed]
     return recorded, rows, tags
 
 
