@@ -246,19 +246,32 @@ def _probe(arch: str, task: Task, batch: int, rt: Runtime, optim: OptimConfig) -
         loss.backward()
         recipe.step()
 
+    def forward() -> None:
+        model(x)
+
     train_step()
-    t0 = time.perf_counter()
-    for _ in range(4):
-        train_step()
-    train = 4 * batch / (time.perf_counter() - t0)
+    train = batch / _seconds_per_call(train_step)
     model.eval()
     with torch.inference_mode(), rt.autocast():
-        model(x)
-        t0 = time.perf_counter()
-        for _ in range(2):
-            model(x)
-        infer = 2 * batch / (time.perf_counter() - t0)
+        forward()
+        infer = batch / _seconds_per_call(forward)
     return train, infer
+
+
+PROBE_S = 0.25  # the least time one timing window runs
+
+
+def _seconds_per_call(step) -> float:  # noqa: ANN001
+    """The fastest of three timing windows of ``step`` (each at least ``PROBE_S`` and 2 calls): a
+    single short window reads whatever else the machine was doing then (estimates varied by a third)."""
+    best = float("inf")
+    for _ in range(3):
+        calls, t0 = 0, time.perf_counter()
+        while calls < 2 or time.perf_counter() - t0 < PROBE_S:
+            step()
+            calls += 1
+        best = min(best, (time.perf_counter() - t0) / calls)
+    return best
 
 
 def estimate_seconds(
