@@ -221,6 +221,34 @@ MUTANTS = [
         'annealing_mse(student, teacher.reshape(student.shape), 1.0, "sum")',
         ("tests/test_methods.py", "-k", "mse_logit"),
     ),
+    Mutant(
+        "a study tests on its tuning seeds",
+        "akd/sweep/tune_test.py",
+        "shared = sorted(set(seeds) & set(cfg.seeds))",
+        "shared = []",
+        ("tests/test_study.py",),
+    ),
+    Mutant(
+        "Annealing-KD's phase 2 is not cut to the budget (it trains longer than the baselines)",
+        "akd/sweep/space.py",
+        "return {**settings, self.rest: left}",
+        "return {**settings, self.rest: left + 1}",
+        ("tests/test_study.py",),
+    ),
+    Mutant(
+        "a tuned learning rate retrains the teacher in every trial",
+        "akd/sweep/space.py",
+        "out.teacher_lr, out.ta_lr = cfg.optim_for(\"teacher\").lr, cfg.optim_for(\"ta\").lr",
+        "pass",
+        ("tests/test_study.py",),
+    ),
+    Mutant(
+        "the teacher trains on the students' samples, not its own",
+        "akd/jobs.py",
+        'data = teacher_task(cfg, self.task) if job.run.kind == "teacher" else self.task',
+        "data = self.task",
+        ("tests/test_study.py",),
+    ),
 ]
 
 

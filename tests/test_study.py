@@ -248,3 +248,24 @@ def test_takds_assistant_keeps_the_profiles_rate_in_a_trial(tmp_path):
     trial = {r.name: r for r in build_plan(with_settings(cfg, "takd", {"optim.lr": 0.05}), task, store)}
     assert trial["ta/seed0"].key == base["ta/seed0"].key  # one TA per seed for every trial and protocol
     assert trial["takd/seed0"].recipe["optim"]["lr"] == 0.05 != base["takd/seed0"].recipe["optim"]["lr"]
+
+
+def test_the_teacher_trains_on_its_own_samples_the_students_on_theirs(tmp_path, monkeypatch):
+    from akd import jobs
+    from akd.bench import run_benchmark
+    from akd.tracking import Tracker
+
+    monkeypatch.chdir(tmp_path)
+    _, cfg, _ = _cfg(tmp_path)
+    cfg.methods, cfg.seeds = ["kd"], [0]
+    seen: dict[str, int] = {}
+    real = jobs.train_stage
+
+    def spy(work):  # noqa: ANN001
+        seen[work.desc.split()[0]] = work.task.size("train")
+        return real(work)
+
+    monkeypatch.setattr(jobs, "train_stage", spy)
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="akd-tiny")
+    run_benchmark(cfg, tracker, ModelStore(tmp_path / "store"), None, log=lambda *_: None)
+    assert seen == {"teacher": 512, "kd/seed0": 256}
