@@ -140,6 +140,24 @@ def seeds_and_mean(  # noqa: ANN201
     return mean, half
 
 
+def mean_bar(ax, values, y: float, method: str, hollow: bool = False) -> None:  # noqa: ANN001
+    """The mean of ``values`` at height ``y`` with its 95 % t interval, horizontal, in the method's look."""
+    mean, half = mean_interval(values)
+    bar = ax.errorbar(
+        [mean],
+        [y],
+        xerr=None if math.isnan(half) else [[half], [half]],
+        fmt=MARKERS[method],
+        color=COLORS[method],
+        mfc="white" if hollow else COLORS[method],
+        ms=4.5,
+        capsize=2,
+        lw=1.0,
+    )
+    for line in bar.lines[2]:
+        explain(line, mean_label(len(values)))
+
+
 def legend_below(fig: plt.Figure, handles: list, ncols: int = 2, **kwargs):  # noqa: ANN201
     """A legend under the axes, in as many columns (at most ``ncols``) as fit the figure's width."""
     renderer = fig.canvas.get_renderer()

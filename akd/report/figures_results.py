@@ -26,14 +26,14 @@ from akd.report.figures import (
     explain,
     interval_handles,
     legend_below,
-    mean_label,
+    mean_bar,
     metric_label,
     seeds_and_mean,
     unequal,
 )
 from akd.report.style import COLORS, DEFAULT, LINESTYLES, MARKERS, Style, set_caption, styled
 from akd.results import LABELS
-from akd.stats import Paired, fmt_signed, mean_interval
+from akd.stats import Paired, fmt_signed
 
 
 def _variant_order(part: pd.DataFrame) -> list[str]:
@@ -141,19 +141,7 @@ def _horizontal(ax, y: float, values, method: str) -> None:  # noqa: ANN001
         mew=0.7,
         gid="seeds",
     )
-    mean, half = mean_interval(values)
-    bar = ax.errorbar(
-        [mean],
-        [y - 0.08],
-        xerr=None if np.isnan(half) else [[half], [half]],
-        fmt=MARKERS[method],
-        color=COLORS[method],
-        ms=4.5,
-        capsize=2,
-        lw=1.0,
-    )
-    for line in bar.lines[2]:
-        explain(line, mean_label(k))
+    mean_bar(ax, values, y - 0.08, method)
 
 
 @styled

@@ -20,6 +20,7 @@ from akd.report.figures import (
     explain,
     interval_handles,
     legend_below,
+    mean_bar,
     mean_label,
     metric_label,
 )
@@ -41,23 +42,17 @@ def study_profiles(runs: pd.DataFrame) -> list[tuple[str, str, str]]:
 
 def _row(ax, y: float, values, method: str, hollow: bool) -> None:  # noqa: ANN001
     values = np.asarray(values, dtype=float)
-    color, marker = COLORS[method], MARKERS[method]
-    k = len(values)
-    ax.plot(values, np.full(k, y + 0.13), ls="none", marker=".", ms=2.0, color=color, alpha=0.7, gid="seeds")
-    mean, half = mean_interval(values)
-    bar = ax.errorbar(
-        [mean],
-        [y],
-        xerr=None if np.isnan(half) else [[half], [half]],
-        fmt=marker,
-        color=color,
-        mfc="white" if hollow else color,
-        ms=4.5,
-        capsize=2,
-        lw=1.0,
+    ax.plot(
+        values,
+        np.full(len(values), y + 0.13),
+        ls="none",
+        marker=".",
+        ms=2.0,
+        color=COLORS[method],
+        alpha=0.7,
+        gid="seeds",
     )
-    for line in bar.lines[2]:
-        explain(line, mean_label(k))
+    mean_bar(ax, values, y, method, hollow)
 
 
 @styled
