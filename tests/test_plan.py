@@ -83,3 +83,37 @@ def test_every_methods_run_is_keyed_by_its_own_settings(tmp_path):
     cfg.dkd.beta = 2.0
     after = {r.name: r.key for r in plan.build_plan(cfg, _data(n_train=100, n_val=10), ModelStore(tmp_path))}
     assert before["dkd/seed0"] != after["dkd/seed0"] and before["kd/seed0"] == after["kd/seed0"]
+
+
+class _CountingTask:
+    """A task whose batches hold fewer samples than asked for (a short last batch, a subset), and
+    which records the batch sizes it was asked for."""
+
+    name, num_outputs, regression = "counting", 2, False
+
+    def __init__(self) -> None:
+        self.asked: dict[str, set[int]] = {"train": set(), "val": set()}
+
+    def build_model(self, arch: str) -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+
+    def train_batches(self, seed: int, epoch: int, batch_size: int):
+        self.asked["train"].add(batch_size)
+        for _ in range(2):
+            yield torch.arange(3), torch.randn(3, 4), torch.zeros(3, dtype=torch.long)
+
+    def eval_batches(self, split: str, batch_size: int):
+        self.asked[split].add(batch_size)
+        yield torch.randn(5, 4), torch.zeros(5, dtype=torch.long)
+
+
+def test_speeds_are_probed_on_the_tasks_own_batches_counting_their_samples(monkeypatch):
+    # a clock that ticks one second per reading: a window of two calls lasts two seconds
+    ticks = iter(range(1000))
+    monkeypatch.setattr(plan.time, "perf_counter", lambda: float(next(ticks)))
+    task = _CountingTask()
+    optim = plan.OptimConfig(name="sgd", batch_size=8, eval_batch_size=64)
+    train, infer = plan._probe("linear", task, 8, Runtime(torch.device("cpu")), optim)
+    assert task.asked == {"train": {8}, "val": {64}}  # the run's batch sizes, train and evaluation
+    assert train == pytest.approx(3 * 2 / 2)  # 3 samples per batch, not the 8 asked for
+    assert infer == pytest.approx(5 * 2 / 2)

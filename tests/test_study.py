@@ -137,6 +137,10 @@ def test_clock_adds_up_the_attempts(tmp_path):
     second.end()
     assert second.attempts() == 2
     assert second.wall("tuning") == pytest.approx(40, abs=1)
+    assert second.notes() == []
+    second.doc["attempts"][0]["note"] = "killed on purpose"  # written by hand in the clock's file
+    second.close()
+    assert Clock(path).notes() == ["attempt 0: killed on purpose"]  # printed under the cost table
 
 
 # ---------------------------------------------------------------------------- the teacher's own data

@@ -50,6 +50,7 @@ def write_report(
     attempts: int,
     threads: int,
     teacher_passes: dict[str, float],
+    notes: list[str] = (),
 ) -> list[Path]:
     protocols = {"paper": folder, "tuned": tuned_folder}
     rows = {name: _rows(path) for name, path in protocols.items()}
@@ -114,6 +115,7 @@ def write_report(
         "",
         f"Trained with {threads} torch thread(s) (this machine: {os.cpu_count()} cores); CPU hours = wall time x "
         f"threads; {attempts} attempt(s) of the command (a killed attempt's time is counted, to within 15 s).",
+        *(f"- {note}" for note in notes),
         "",
         "| step | estimated (min) | measured wall (min) | measured / estimated | CPU hours | teacher passes |",
         "|---|---:|---:|---:|---:|---:|",
@@ -155,6 +157,7 @@ def write_report(
         "seconds": {"estimated": estimated, "measured": walls},
         "threads": threads,
         "attempts": attempts,
+        "notes": list(notes),
         "teacher_passes": teacher_passes,
         "comparisons": {
             name: {

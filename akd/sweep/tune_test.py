@@ -177,6 +177,10 @@ class Clock:
     def attempts(self) -> int:
         return len(self.doc["attempts"])
 
+    def notes(self) -> list[str]:
+        """What an operator wrote beside an attempt (a kill's reason, a wall not counted and why)."""
+        return [f"attempt {i}: {a['note']}" for i, a in enumerate(self.doc["attempts"]) if a.get("note")]
+
     def close(self) -> None:
         self.stop.set()
         self._write()
@@ -308,6 +312,7 @@ def run_study(args: Namespace, cfg: BenchConfig, argv: list[str], log=print) -> 
             clock.attempts(),
             torch.get_num_threads(),
             passes,
+            clock.notes(),
         )
         log(f"Study written to {folder / 'study.md'}")
     finally:
