@@ -17,6 +17,7 @@ that alters what a job computes must raise ``JOB_FORMAT`` (method runs) or chang
 from __future__ import annotations
 
 import copy
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -216,7 +217,7 @@ _SPEEDS: dict[tuple, tuple[float, float]] = {}
 # Measured on this suite's 2-core CPU machine (akd study's cost table): what a run costs beside its
 # steps and evaluations (MLflow run, parameters and store entry; a trial's Optuna bookkeeping), and
 # what an epoch costs beside them (its checkpoint, its MLflow metrics, the validation bookkeeping).
-RUN_OVERHEAD_S = 1.0
+RUN_OVERHEAD_S = 2.0  # the study profile: 1.8 to 2.5 s per run outside its training stages
 EPOCH_OVERHEAD_S = 0.1
 
 
@@ -272,19 +273,21 @@ def _probe(arch: str, task: Task, batch: int, rt: Runtime, optim: OptimConfig) -
 
 
 PROBE_S = 0.25  # the least time one timing window runs
+PROBE_WINDOWS = 5
 
 
 def _samples_per_second(step: Callable[[], int]) -> float:
-    """The best rate of three timing windows of ``step`` (each at least ``PROBE_S`` and 2 calls): a
-    single short window reads whatever else the machine was doing then (estimates varied by a third)."""
-    best = 0.0
-    for _ in range(3):
+    """The median rate of ``PROBE_WINDOWS`` timing windows of ``step`` (each at least ``PROBE_S`` and
+    2 calls). On a shared machine the rate moves by a tenth from window to window; the fastest window
+    read a quiet moment that a run of minutes does not see (estimates fell 1.3x to 1.4x short)."""
+    rates = []
+    for _ in range(PROBE_WINDOWS):
         calls, samples, t0 = 0, 0, time.perf_counter()
         while calls < 2 or time.perf_counter() - t0 < PROBE_S:
             samples += step()
             calls += 1
-        best = max(best, samples / (time.perf_counter() - t0))
-    return best
+        rates.append(samples / (time.perf_counter() - t0))
+    return statistics.median(rates)
 
 
 def estimate_seconds(
