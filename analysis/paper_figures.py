@@ -165,6 +165,8 @@ for folder in sweeps:
             )
     elif (folder / "trials.csv").exists():
         trials = pd.read_csv(folder / "trials.csv")
+        if "method" in trials:  # a space over several methods: Annealing-KD's own trials
+            trials = trials[trials["method"] == "annealing"]
         complete = "state" in trials and (trials["state"] == "COMPLETE").any()  # a sweep whose trials all failed: none
         if complete and {"param:annealing.tau_max", "param:annealing.phase1_epochs"} <= set(trials.columns):
             show(

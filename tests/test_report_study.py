@@ -60,3 +60,21 @@ def test_gap_puts_each_method_against_its_teachers_accuracy():
     assert list(xs) == [90.0, 92.0] and list(ys) == pytest.approx([76.0, 78.0])
     assert {t.get_text() for t in ax.texts} == {"resnet8", "resnet20"}
     assert "n = 5" in caption(fig)
+
+
+def test_a_far_off_mean_is_marked_at_the_edge_not_squeezing_the_others():
+    runs = _runs()
+    collapsed = (runs.variant == "study") & (runs.run == "kd")
+    runs.loc[collapsed, "test_acc"] = 40.0 + np.arange(10.0)  # a paper-protocol collapse, 35 points below
+    fig = figures_study.protocols(runs, "fashion_mnist", "fashion_mnist", "study", Style("icml"))
+    ax = fig.axes[0]
+    left = ax.get_xlim()[0]
+    assert left > 70  # the axis spans the others: every other row's seeds start above 72
+    edge = [line for line in ax.lines if line.get_gid() == "off-scale"]
+    assert len(edge) == 1 and edge[0].get_xdata()[0] == pytest.approx(left)
+    assert any("44.5 ± 2.2 (off scale)" in t.get_text() for t in ax.texts)  # its mean and half-width
+    assert "left edge" in caption(fig)
+    # and no row is marked when none is far off
+    plain = figures_study.protocols(_runs(), "fashion_mnist", "fashion_mnist", "study", Style("icml"))
+    assert not [line for line in plain.axes[0].lines if line.get_gid() == "off-scale"]
+    assert "left edge" not in caption(plain)

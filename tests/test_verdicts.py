@@ -145,3 +145,10 @@ def test_a_comparison_names_known_methods_and_leaves_out_those_not_run():
     assert every.comparison_pairs()[0] == ("kd", "dkd")
     # what the records keep: the summary's orientation, whatever order a reader lists the methods in
     assert comparison_pairs(resolved_compare(every), ["nokd", "kd", "dkd"]) == every.comparison_pairs()
+
+
+def test_a_summary_counts_every_runs_training_time_whenever_it_ran():
+    from akd.results import _trained_minutes
+
+    rows = [{"train_seconds": 60.0}, {"train_seconds": 30.0}, {"train_seconds": float("nan")}, {}]
+    assert _trained_minutes(rows) == 1.5  # a reused run's time too; a checkpoint's unknown time adds nothing

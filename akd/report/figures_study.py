@@ -29,6 +29,7 @@ from akd.results import LABELS
 from akd.stats import mean_interval
 
 TUNED = "tuned"  # the label of a study's tuned variant: <profile>-tuned
+OFF_SCALE = 20.0  # a mean this far below the best is drawn at the axis' edge with its value, not to scale
 
 
 def study_profiles(runs: pd.DataFrame) -> list[tuple[str, str, str]]:
@@ -55,6 +56,21 @@ def _row(ax, y: float, values, method: str, hollow: bool) -> None:  # noqa: ANN0
     mean_bar(ax, values, y, method, hollow)
 
 
+def _lowest(values: np.ndarray) -> float:
+    """The left end of a row as drawn: its lowest seed or its interval's lower end."""
+    mean, half = mean_interval(values)
+    return float(min(values.min(), mean - (0.0 if np.isnan(half) else half)))
+
+
+def _off_scale(ax, left: float, y: float, values: np.ndarray, method: str, hollow: bool) -> None:  # noqa: ANN001
+    """A mean too far below the others to draw to scale: a marker pointing off the axis, and its numbers."""
+    mean, half = mean_interval(values)
+    face = "white" if hollow else COLORS[method]
+    ax.plot([left], [y], marker="<", ms=4.5, color=COLORS[method], mfc=face, clip_on=False, ls="none", gid="off-scale")
+    words = f"{mean:.1f} ± {half:.1f} (off scale)"
+    ax.annotate(words, (left, y), xytext=(6, 0), textcoords="offset points", va="center", fontsize="small")
+
+
 @styled
 def protocols(runs: pd.DataFrame, benchmark: str, dataset: str, profile: str, style: Style = DEFAULT) -> plt.Figure:
     """Per method: the paper's protocol (hollow) and the method tuned at the equal budget (filled)."""
@@ -64,10 +80,21 @@ def protocols(runs: pd.DataFrame, benchmark: str, dataset: str, profile: str, st
     column = f"test_{metric}"
     methods = [m for m in METHODS.present(paper["run"]) if m in set(tuned["run"])]
     fig, ax = style.subplots("one", height=0.9 + 0.3 * len(methods))
+    rows = []
     for i, method in enumerate(methods):
         y = len(methods) - 1 - i
-        _row(ax, y + 0.17, paper[paper["run"] == method][column].dropna(), method, hollow=True)
-        _row(ax, y - 0.17, tuned[tuned["run"] == method][column].dropna(), method, hollow=False)
+        rows.append((y + 0.17, paper[paper["run"] == method][column].dropna(), method, True))
+        rows.append((y - 0.17, tuned[tuned["run"] == method][column].dropna(), method, False))
+    best = max(float(np.mean(v)) for _, v, _, _ in rows if len(v))
+    shown = [r for r in rows if len(r[1]) and np.mean(r[1]) >= best - OFF_SCALE]
+    for y, values, method, hollow in shown:
+        _row(ax, y, values, method, hollow)
+    if len(shown) < len([r for r in rows if len(r[1])]):  # one far-off row would squeeze every other
+        left = min(_lowest(v.to_numpy(float)) for _, v, _, _ in shown) - 1.0
+        ax.set_xlim(left=left)
+        for y, values, method, hollow in rows:
+            if len(values) and np.mean(values) < best - OFF_SCALE:
+                _off_scale(ax, left, y, values.to_numpy(float), method, hollow)
     teacher = paper[paper["run"] == "teacher"][column].dropna()
     ax.set_yticks(range(len(methods)), [LABELS[m] for m in reversed(methods)])
     ax.set_ylim(-0.6, len(methods) - 0.4)
@@ -88,7 +115,12 @@ def protocols(runs: pd.DataFrame, benchmark: str, dataset: str, profile: str, st
         f"paper's protocol (hollow; {budget_words(budgets(paper))}) and tuned by Optuna at the equal budget "
         f"(filled; {budget_words(budgets(tuned))}), on the same {n} test seeds, none of which chose a setting. "
         f"Markers are means with their 95 % Student t interval (n = {n}); the small dots are single seeds"
-        f"{teacher_words}.",
+        f"{teacher_words}."
+        + (
+            f" A mean more than {OFF_SCALE:g} points below the best is marked at the left edge with its numbers."
+            if len(shown) < len([r for r in rows if len(r[1])])
+            else ""
+        ),
     )
 
 
