@@ -72,6 +72,7 @@ def where(benchmark: str, dataset: str) -> str:
 runs["family"] = runs["variant"].str.split("-").str[0]
 ladders = runs[runs["variant"].str.contains("-gap-")]
 runs = runs[~runs["variant"].str.contains("-gap-")]
+curves = curves[~curves["variant"].str.contains("-gap-")] if len(curves) else curves
 students = runs[runs["run"].isin(figures.METHODS)]
 print(f"venue {style.name}: one column {style.width('one'):.3f} in, two columns {style.width('two'):.3f} in")
 

@@ -238,7 +238,7 @@ MUTANTS = [
     Mutant(
         "a tuned learning rate retrains the teacher in every trial",
         "akd/sweep/space.py",
-        "out.teacher_lr, out.ta_lr = cfg.optim_for(\"teacher\").lr, cfg.optim_for(\"ta\").lr",
+        'out.teacher_lr, out.ta_lr = cfg.optim_for("teacher").lr, cfg.optim_for("ta").lr',
         "pass",
         ("tests/test_study.py",),
     ),

@@ -62,6 +62,18 @@ def test_gap_puts_each_method_against_its_teachers_accuracy():
     assert "n = 5" in caption(fig)
 
 
+def test_teachers_of_nearly_equal_accuracy_get_their_names_on_separate_rows():
+    runs = _runs()
+    close = runs[runs.variant == "study-gap-resnet20"].assign(variant="study-gap-resnet14")
+    close.loc[close.run == "teacher", "test_acc"] = 92.02  # 0.02 points from resnet20
+    fig = figures_study.gap(pd.concat([runs, close]), "fashion_mnist", "fashion_mnist", "study-gap-", Style("icml"))
+    names = {t.get_text(): t for t in fig.axes[0].texts if t.get_gid() == "teacher-name"}
+    fig.canvas.draw()
+    a, b = (names[n].get_window_extent() for n in ("resnet20", "resnet14"))
+    assert not a.overlaps(b)  # one above the other
+    assert names["resnet8"].xyann == (0, 1)  # a lone name stays on the first row
+
+
 def test_a_far_off_mean_is_marked_at_the_edge_not_squeezing_the_others():
     runs = _runs()
     collapsed = (runs.variant == "study") & (runs.run == "kd")

@@ -29,6 +29,7 @@ from akd.results import LABELS
 from akd.stats import mean_interval
 
 TUNED = "tuned"  # the label of a study's tuned variant: <profile>-tuned
+LABEL_SPAN = 0.12  # the share of the x axis a teacher's name takes above the plot
 OFF_SCALE = 20.0  # a mean this far below the best is drawn at the axis' edge with its value, not to scale
 
 
@@ -160,9 +161,15 @@ def gap(runs: pd.DataFrame, benchmark: str, dataset: str, prefix: str, style: St
                 explain(line, mean_label(n))
     lo = min(p[0] for p in points)
     hi = max(p[0] for p in points)
-    for x, name, _ in points:
-        ax.annotate(name, (x, 1.0), xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize="x-small")
     ax.set_xlim(lo - 0.08 * (hi - lo + 1), hi + 0.08 * (hi - lo + 1))
+    span, row, last = ax.get_xlim()[1] - ax.get_xlim()[0], 0, -np.inf
+    for x, name, _ in points:  # teachers closer than a label's width: their names on rows one above another
+        row = row + 1 if x - last < LABEL_SPAN * span else 0
+        last = x
+        ax.annotate(
+            name, (x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 1 + 7 * row), textcoords="offset points",
+            ha="center", va="bottom", fontsize="x-small", gid="teacher-name",
+        )  # fmt: skip
     ax.set_xlabel(f"teacher's {metric_label(metric)}")
     ax.set_ylabel(f"student's {metric_label(metric)}")
     legend_below(fig, [*ax.get_legend_handles_labels()[0], *interval_handles(n, with_seeds=False)], ncols=2)
@@ -170,7 +177,8 @@ def gap(runs: pd.DataFrame, benchmark: str, dataset: str, prefix: str, style: St
     return set_caption(
         fig,
         f"The teacher-student gap on {where}: each method's test {METRICS.get(metric, (metric,))[0]} against its "
-        f"teacher's ({', '.join(name for _, name, _ in points)}, named above the plot; each trained once), mean "
+        f"teacher's ({', '.join(name for _, name, _ in points)}, in order of their accuracy, named above the plot; "
+        f"each trained once), mean "
         f"and 95 % Student t interval over n = {n} seeds. No-KD does not learn from the teacher: its line is flat "
         "(the same runs under every teacher) and marks the level a distilled student must clear.",
     )
