@@ -24,12 +24,12 @@ from akd.report.figures import (
     mean_label,
     metric_label,
 )
-from akd.report.style import COLORS, DEFAULT, LINESTYLES, MARKERS, Style, set_caption, styled
+from akd.report.style import COLORS, DEFAULT, MARKERS, Style, set_caption, styled
 from akd.results import LABELS
 from akd.stats import mean_interval
 
 TUNED = "tuned"  # the label of a study's tuned variant: <profile>-tuned
-LABEL_SPAN = 0.12  # the share of the x axis a teacher's name takes above the plot
+LABEL_SPAN = 0.16  # the share of the x axis a teacher's name takes above the plot
 OFF_SCALE = 20.0  # a mean this far below the best is drawn at the axis' edge with its value, not to scale
 
 
@@ -96,6 +96,9 @@ def protocols(runs: pd.DataFrame, benchmark: str, dataset: str, profile: str, st
         for y, values, method, hollow in rows:
             if len(values) and np.mean(values) < best - OFF_SCALE:
                 _off_scale(ax, left, y, values.to_numpy(float), method, hollow)
+                inside = values[values >= left].to_numpy(float)  # its seeds that the axis reaches
+                ax.plot(inside, np.full(len(inside), y + 0.13), ls="none", marker=".", ms=2.0, color=COLORS[method],
+                        alpha=0.7, gid="seeds")  # fmt: skip
     teacher = paper[paper["run"] == "teacher"][column].dropna()
     ax.set_yticks(range(len(methods)), [LABELS[m] for m in reversed(methods)])
     ax.set_ylim(-0.6, len(methods) - 0.4)
@@ -154,7 +157,7 @@ def gap(runs: pd.DataFrame, benchmark: str, dataset: str, prefix: str, style: St
                 n = max(n, len(values))
         if xs:
             bar = ax.errorbar(
-                xs, means, yerr=halves, fmt=MARKERS[method], color=COLORS[method], ls=LINESTYLES[method],
+                xs, means, yerr=halves, fmt=MARKERS[method], color=COLORS[method], ls="none",
                 ms=4, capsize=2, lw=1.0, label=LABELS[method],
             )  # fmt: skip
             for line in bar.lines[2]:
@@ -168,7 +171,7 @@ def gap(runs: pd.DataFrame, benchmark: str, dataset: str, prefix: str, style: St
         last = x
         ax.annotate(
             name, (x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 1 + 7 * row), textcoords="offset points",
-            ha="center", va="bottom", fontsize="x-small", gid="teacher-name",
+            ha="center", va="bottom", fontsize="small", gid="teacher-name",
         )  # fmt: skip
     ax.set_xlabel(f"teacher's {metric_label(metric)}")
     ax.set_ylabel(f"student's {metric_label(metric)}")
@@ -178,7 +181,7 @@ def gap(runs: pd.DataFrame, benchmark: str, dataset: str, prefix: str, style: St
         fig,
         f"The teacher-student gap on {where}: each method's test {METRICS.get(metric, (metric,))[0]} against its "
         f"teacher's ({', '.join(name for _, name, _ in points)}, in order of their accuracy, named above the plot; "
-        f"each trained once), mean "
-        f"and 95 % Student t interval over n = {n} seeds. No-KD does not learn from the teacher: its line is flat "
-        "(the same runs under every teacher) and marks the level a distilled student must clear.",
+        f"each one trained model), mean and 95 % Student t interval over n = {n} seeds. No-KD does not learn from "
+        "the teacher: its points sit at one level (the same runs under every teacher), the level a distilled "
+        f"student must clear. Budgets: {budget_words(budgets(part[part['run'].isin(methods)]))}.",
     )
