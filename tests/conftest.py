@@ -66,3 +66,16 @@ def real_fashion_mnist():
     if os.environ.get("AKD_REQUIRE_REAL_DATA") == "1":
         pytest.fail(f"{reason} (AKD_REQUIRE_REAL_DATA=1: this machine must have it)")
     pytest.skip(reason)
+
+
+PAPER_TABLES = [  # every table analysis/paper_tables.py writes from the committed results
+    "cifar",
+    "glue_distilroberta",
+    "glue_bert-small",
+    "fashion_mnist",
+    "fashion_mnist_study",
+    "fashion_mnist_gap",
+    "glue_mini_cpu",
+    "differences",
+    "fidelity",
+]

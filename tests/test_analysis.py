@@ -9,20 +9,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from akd.report import notebooks
+from tests.conftest import PAPER_TABLES
 
 pytestmark = pytest.mark.slow
 RESULTS = Path(__file__).resolve().parent.parent / "results"
-TABLES = [
-    "cifar",
-    "glue_distilroberta",
-    "glue_bert-small",
-    "fashion_mnist",
-    "fashion_mnist_study",
-    "fashion_mnist_gap",
-    "glue_mini_cpu",
-    "differences",
-    "fidelity",
-]
+TABLES = PAPER_TABLES
 
 
 def _expected_figures() -> set[str]:

@@ -16,6 +16,7 @@ import pytest
 from akd import records
 from akd.paper import GLUE_PAPER, GLUE_SERVER, GLUE_TASKS, PAPER_NUMBERS
 from akd.report import differences, latex, tables
+from tests.conftest import PAPER_TABLES
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
@@ -93,17 +94,7 @@ def generated() -> dict[str, str]:
     return generate(records.runs_from_results(RESULTS))
 
 
-NAMES = [
-    "cifar",
-    "glue_distilroberta",
-    "glue_bert-small",
-    "fashion_mnist",
-    "fashion_mnist_study",
-    "fashion_mnist_gap",
-    "glue_mini_cpu",
-    "fidelity",
-    "differences",
-]
+NAMES = PAPER_TABLES
 
 
 @pytest.mark.parametrize("name", NAMES)
