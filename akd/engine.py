@@ -106,6 +106,7 @@ class StageResult:
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     extra: dict[str, Metrics] = field(default_factory=dict)  # extra reported splits, at the selected epoch
+    test_outputs: torch.Tensor | None = field(default=None, compare=False, repr=False)  # selected, fp32, on CPU
 
     def metrics(self) -> dict[str, float]:
         """The stage's flat record (see :func:`stage_metrics`), its selected epoch and its time."""
@@ -246,9 +247,14 @@ def train_stage(job: StageJob) -> StageResult:
         bar.close()
     if not history:  # zero epochs: a model used as it is (a fine-tuned teacher), measured once
         val = best_val = evaluate(model, task, "val", optim_cfg.eval_batch_size, rt)
-    test_last = evaluate(model, task, "test", optim_cfg.eval_batch_size, rt)
+    outputs_last, labels = predict(model, task, "test", optim_cfg.eval_batch_size, rt)
     model.load_state_dict(best_state)  # the stage hands on its selected checkpoint
-    test_best = evaluate(model, task, "test", optim_cfg.eval_batch_size, rt)
+    # Where the selected epoch is the last one (about half the runs), its weights are the ones just
+    # measured: one test pass, not two (on a small CPU student a test pass costs as much as 2 to 3
+    # training epochs).
+    selected_last = not history or best_epoch == int(history[-1]["epoch"])  # no epochs: as it came
+    outputs = outputs_last if selected_last else predict(model, task, "test", optim_cfg.eval_batch_size, rt)[0]
+    test_last, test_best = task.metrics(outputs_last, labels), task.metrics(outputs, labels)
     extra = {split: evaluate(model, task, split, optim_cfg.eval_batch_size, rt) for split in task.extra_test_splits}
     return StageResult(
         best_state=best_state,
@@ -260,4 +266,5 @@ def train_stage(job: StageJob) -> StageResult:
         history=history,
         seconds=before + time.perf_counter() - start,
         extra=extra,
+        test_outputs=outputs.cpu(),
     )

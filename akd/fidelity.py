@@ -66,10 +66,15 @@ def student_fidelity(
     rt: Runtime,
     cache: LogitCache | None,
     batch_size: int,
+    outputs: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """:func:`fidelity` of ``student`` (as it is now: its selected checkpoint) to ``teacher``; {} for regression."""
+    """:func:`fidelity` of ``student`` (as it is now: its selected checkpoint) to ``teacher``; {} for regression.
+
+    ``outputs``: the student's test outputs where the run already has them (its last stage's
+    selected checkpoint, :attr:`StageResult.test_outputs`), else they are computed here."""
     if task.regression:
         return {}
     reference = teacher_test_outputs(teacher, arch, task, rt, cache, batch_size)
-    outputs, _ = predict(student, task, "test", batch_size, rt)
+    if outputs is None:
+        outputs, _ = predict(student, task, "test", batch_size, rt)
     return fidelity(outputs.cpu(), reference)

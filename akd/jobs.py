@@ -324,7 +324,8 @@ class JobRunner:
                     job, i, stage, model, source, step0 + len(history), resume, on_state
                 )
                 models[stage.trains] = model
-                done = done + [{"result": dataclasses.replace(result, best_state={}), "counts": counts}]
+                kept = dataclasses.replace(result, best_state={}, test_outputs=None)  # checkpointed: no tensors
+                done = done + [{"result": kept, "counts": counts}]
                 if ckpt is not None:
                     ckpt.save(checkpoint_state(i + 1, done, {stage.trains: snapshot(model)}, None, run_id, attempts))
             for k, v in counts.items():
@@ -344,7 +345,7 @@ class JobRunner:
         if teacher is not None and run.kind == "method":  # how closely the selected student matches the teacher
             o = self.cfg.optim
             extra |= student_fidelity(
-                model, teacher, self.cfg.teacher, self.task, self.rt, self.cache, o.eval_batch_size
+                model, teacher, self.cfg.teacher, self.task, self.rt, self.cache, o.eval_batch_size, result.test_outputs
             )
         whole = {"best_epoch": float(offset + result.best_epoch), "train_seconds": seconds}
         return result.metrics() | extra | whole, history, model, attempts

@@ -50,6 +50,12 @@ MUTANTS = [
         "pass",
     ),
     Mutant(
+        "the selected epoch's test number is the last epoch's (one test pass where two are needed)",
+        "akd/engine.py",
+        'selected_last = not history or best_epoch == int(history[-1]["epoch"])',
+        "selected_last = True",
+    ),
+    Mutant(
         "Annealing-KD phase 2 starts from scratch",
         "akd/jobs.py",
         'if stage.init == "previous" and stage.trains in models:',

@@ -10,6 +10,8 @@ the repository and runs these tests; every change must make at least one test fa
 5. the summary's verdict has the wrong sign        -> test_verdict_direction_and_noise_caveat
 6. KD's two weights are passed swapped                -> test_kd_and_takd_objectives_weight_each_term_as_named
 7. the stage hands on its last, not its selected, checkpoint -> test_best_epoch_is_selected_on_validation_only
+8. the selected epoch's test number reuses the last epoch's pass
+                                                      -> test_test_split_is_measured_again_only_where_...
 """
 
 from __future__ import annotations
@@ -106,6 +108,37 @@ def test_best_epoch_is_selected_on_validation_only():
     assert result.metrics()["test_acc"] == pytest.approx(100 / 6) and result.metrics()["best_epoch"] == 1
     # the model hands on its selected checkpoint (phase 2 and stored teachers start from it)
     assert int(model.steps) == 2 * 2 and evaluate(model, task, "val", 4, CPU) == {"acc": pytest.approx(75.0)}
+
+
+def _count_test_passes(task: ImageTask) -> list[str]:
+    seen: list[str] = []
+    inner = task.eval_batches
+
+    def counted(split, batch_size):
+        seen.append(split)
+        return inner(split, batch_size)
+
+    task.eval_batches = counted  # type: ignore[method-assign]
+    return seen
+
+
+@pytest.mark.parametrize("val_labels, best, passes", [([1, 1, 1, 0], 1, 2), ([2, 2, 2, 0], 2, 1)])
+def test_test_split_is_measured_again_only_where_the_selected_epoch_is_not_the_last(val_labels, best, passes):
+    """Selected epoch 1 of 3: the test split at the last epoch and at the selected one (two passes).
+    Selected epoch 2, the last: its weights were just measured, one pass serves both numbers; the
+    selected checkpoint's outputs (class SCRIPT[best] everywhere) are handed on for fidelity."""
+    train = Split(_images(8), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]))
+    test = Split(_images(6), torch.tensor([0, 0, 0, 2, 2, 1]))  # accuracy by epoch: 50, 16.7, 33.3
+    task = _task(train, Split(_images(4), torch.tensor(val_labels)), test, 3)
+    splits = _count_test_passes(task)
+    cfg = BenchConfig()
+    cfg.optim.batch_size = 4
+    stage = Stage("main", "student", 3, HardLabels())
+    result = train_stage(StageJob(stage, Scripted(2), None, task, cfg.optim, 0, CPU))
+    assert result.best_epoch == best and splits.count("test") == passes
+    assert result.test == {"acc": pytest.approx([50.0, 100 / 6, 200 / 6][best])}
+    assert result.test_last == {"acc": pytest.approx(200 / 6)}
+    assert result.test_outputs is not None and result.test_outputs.argmax(1).tolist() == [SCRIPT[best]] * 6
 
 
 def test_phase1_objective_applies_the_annealing_scale():
