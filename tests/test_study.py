@@ -143,6 +143,27 @@ def test_clock_adds_up_the_attempts(tmp_path):
     assert Clock(path).notes() == ["attempt 0: killed on purpose"]  # printed under the cost table
 
 
+def test_each_step_is_measured_against_the_plan_printed_before_it_began(tmp_path):
+    """Attempt 0 plans (teacher 10 s, tuning 100 s) and trains the teacher; attempt 1 probes a
+    faster machine (5 s, 60 s) and runs the tuning: the teacher keeps attempt 0's estimate, the
+    tuning gets attempt 1's, and a step no attempt began gets the latest plan's."""
+    path = tmp_path / "clock.json"
+    first = Clock(path)
+    first.estimate({"teacher": 10.0, "tuning": 100.0, "tuned": 50.0})
+    first.start("teacher")
+    first.end()
+    first.close()
+    second = Clock(path)
+    second.estimate({"teacher": 5.0, "tuning": 60.0, "tuned": 30.0})
+    second.start("teacher")  # everything stored: a moment, not the step's beginning
+    second.end()
+    second.start("tuning")
+    second.end()
+    latest = {"teacher": 5.0, "tuning": 60.0, "tuned": 30.0}
+    assert second.step_estimates(latest) == {"teacher": 10.0, "tuning": 60.0, "tuned": 30.0}
+    second.close()
+
+
 # ---------------------------------------------------------------------------- the teacher's own data
 def test_teacher_trains_on_its_own_samples_and_keys_stay_put(tmp_path):
     _, cfg, _ = _cfg(tmp_path)

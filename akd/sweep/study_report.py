@@ -117,7 +117,8 @@ def write_report(
         f"threads; {attempts} attempt(s) of the command (a killed attempt's time is counted, to within 15 s).",
         *(f"- {note}" for note in notes),
         "",
-        "| step | estimated (min) | measured wall (min) | measured / estimated | CPU hours | teacher passes |",
+        "| step | estimated (min), by the attempt that began it | measured wall (min) | measured / estimated "
+        "| CPU hours | teacher passes |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for step in estimated:

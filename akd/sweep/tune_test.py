@@ -23,10 +23,7 @@ resumes the one that was training; the steps' wall times add up across attempts
 from __future__ import annotations
 
 import copy
-import json
 import math
-import threading
-import time
 from argparse import Namespace
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,11 +36,12 @@ from akd.bench import BenchmarkRunner, run_benchmark, runtime_for
 from akd.benchfile import read_benchmark_file
 from akd.config import MACHINE_SETTINGS, BenchConfig
 from akd.errors import AkdError, Diverged
-from akd.hashing import atomic_write, content_key
+from akd.hashing import content_key
 from akd.plan import build_plan, estimate_seconds
 from akd.results import other_data_label, summarize, write_summary
 from akd.settings import flatten
 from akd.store import ModelStore
+from akd.sweep.clock import Clock
 from akd.sweep.command import arm_study_name, run_sweep, study_base_name
 from akd.sweep.outputs import settings_from
 from akd.sweep.space import Arm, Space, load_space, with_settings
@@ -53,7 +51,6 @@ from akd.tasks.base import Task, load_task
 from akd.tracking import Tracker
 
 STEPS = ("teacher", "tuning", "tuned", "paper")
-TICK_S = 15.0  # how often the clock records a step's progress (lost at most once, on a SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -134,58 +131,6 @@ def midpoint(arm: Arm) -> dict[str, Any]:
     return out
 
 
-class Clock:
-    """Wall seconds per step, over every attempt: each attempt's time is written every ``TICK_S``
-    and at the step's end, so a killed attempt's time is kept (to within a tick)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-        self.attempt = str(len(self.doc.get("attempts", [])))
-        self.doc.setdefault("attempts", []).append({"started": time.time()})
-        self.lock = threading.Lock()
-        self.current: tuple[str, float] | None = None
-        self.stop = threading.Event()
-        self._write()
-        threading.Thread(target=self._tick, daemon=True).start()
-
-    def _write(self) -> None:
-        with self.lock:
-            if self.current is not None:
-                step, since = self.current
-                self.doc.setdefault("walls", {}).setdefault(step, {})[self.attempt] = time.time() - since
-            atomic_write(self.path, json.dumps(self.doc, indent=1, sort_keys=True) + "\n")
-
-    def _tick(self) -> None:
-        while not self.stop.wait(TICK_S):
-            self._write()
-
-    def start(self, step: str) -> None:
-        self.current = (step, time.time())
-        self._write()
-
-    def tick(self) -> None:
-        self._write()
-
-    def end(self) -> None:
-        self._write()
-        self.current = None
-
-    def wall(self, step: str) -> float:
-        return sum(self.doc.get("walls", {}).get(step, {}).values())
-
-    def attempts(self) -> int:
-        return len(self.doc["attempts"])
-
-    def notes(self) -> list[str]:
-        """What an operator wrote beside an attempt (a kill's reason, a wall not counted and why)."""
-        return [f"attempt {i}: {a['note']}" for i, a in enumerate(self.doc["attempts"]) if a.get("note")]
-
-    def close(self) -> None:
-        self.stop.set()
-        self._write()
-
-
 def estimate(cfg: BenchConfig, space: Space, study: StudySpec, task: Task, rt, store: ModelStore) -> dict[str, float]:
     """Seconds per step from scratch (the plan's timing probes; the teacher-output cache shared)."""
     paid: set[tuple[str, int, int]] = set()
@@ -242,6 +187,7 @@ def run_study(args: Namespace, cfg: BenchConfig, argv: list[str], log=print) -> 
     what = {k: v for k, v in flatten(cfg.to_dict()).items() if k not in MACHINE_SETTINGS}
     key = content_key({"benchmark": cfg.benchmark, "config": what, "study": study.__dict__}, 16)
     clock = Clock(store.root.parent / "studies" / f"{cfg.benchmark}-{cfg.profile}-{key}.json")
+    clock.estimate(estimated)
     tracker = Tracker(args.tracking_uri, experiment=f"akd-{cfg.benchmark}")
     command = "akd " + " ".join(argv)
     try:
@@ -307,7 +253,7 @@ def run_study(args: Namespace, cfg: BenchConfig, argv: list[str], log=print) -> 
             space,
             best,
             failed,
-            estimated,
+            clock.step_estimates(estimated),
             walls,
             clock.attempts(),
             torch.get_num_threads(),
