@@ -102,10 +102,12 @@ class BenchmarkRunner(JobRunner):
                 wall = time.perf_counter() - started
                 table = summarize(self.rows, cfg, task)
                 # on screen even if the disk is full
-                self.log(to_markdown(table, self.rows, cfg, wall, self.summary_tags, task))
+                planned = sum(seconds.values())  # the runs this invocation trains, as the plan printed
+                self.log(to_markdown(table, self.rows, cfg, wall, self.summary_tags, task, estimated_seconds=planned))
                 if self.results_dir is not None:
+                    tags, where = self.summary_tags, self.results_dir
                     paths = write_summary(
-                        table, cfg, self.rows, wall, self.summary_tags, self.results_dir, task, self.curves
+                        table, cfg, self.rows, wall, tags, where, task, self.curves, estimated_seconds=planned
                     )
                     for path in paths:
                         self.tracker.log_file(self.parent, path)
@@ -114,7 +116,8 @@ class BenchmarkRunner(JobRunner):
                     for run in runs:
                         if run.kind == "method":
                             self._write_submission(run)
-                self.tracker.log_metrics(self.parent, {"wall_seconds": wall, **forward_totals(self.trained_here)})
+                times = {"wall_seconds": wall, "estimated_seconds": planned}
+                self.tracker.log_metrics(self.parent, times | forward_totals(self.trained_here))
                 ok = True
             finally:
                 self.tracker.end(self.parent, ok)

@@ -152,8 +152,12 @@ def test_summary_table(fashion):
     from akd.provenance import cpu_model
 
     assert f"Hardware: {cpu_model()}, " in text and "bit-identical only on the same hardware" in text
-    tags = json.loads((folder / "summary.json").read_text())["tags"]
+    summary = json.loads((folder / "summary.json").read_text())
+    tags = summary["tags"]
     assert tags["host.cpu"] == cpu_model() and tags["deterministic"] == "false"
+    # the plan's estimate beside the measured wall, for the runs this invocation trained
+    assert summary["estimated_seconds"] > 0
+    assert f"(the plan estimated {summary['estimated_seconds'] / 60:.1f}) on " in text
     assert "| Annealing-KD | resnet8 |" in text
     assert "Annealing-KD minus KD: " in text and "not distinguishable at 2 seeds" in text  # 2 seeds never decide
     assert "trained the student for 3 epochs, the other methods for 2" in text  # 2+1 vs 2
