@@ -76,6 +76,7 @@ PAPER_TABLES = [  # every table analysis/paper_tables.py writes from the committ
     "fashion_mnist_study",
     "fashion_mnist_gap",
     "glue_mini_cpu",
+    "glue_mini_evidence",
     "differences",
     "fidelity",
 ]
