@@ -124,7 +124,8 @@ class _CountingTask:
 
 
 def test_speeds_are_probed_on_the_tasks_own_batches_counting_their_samples(monkeypatch):
-    # a clock that ticks one second per reading: a window of two calls lasts two seconds
+    # a clock that ticks one second per reading: a window of PROBE_CALLS (5) calls reads it after the
+    # 5th call (one tick past the start, enough) and at its end: 2 seconds
     ticks = iter(range(1000))
     monkeypatch.setattr(plan.time, "perf_counter", lambda: float(next(ticks)))
     task = _CountingTask()
@@ -134,5 +135,6 @@ def test_speeds_are_probed_on_the_tasks_own_batches_counting_their_samples(monke
     # train steps in training mode (dropout on, as a run trains), inference in eval mode
     assert {training for training, grad in task.modes if grad} == {True}
     assert {training for training, grad in task.modes if not grad} == {False}
-    assert train == pytest.approx(3 * 2 / 2)  # 3 samples per batch, not the 8 asked for
-    assert infer == pytest.approx(5 * 2 / 2)
+    assert plan.PROBE_CALLS == 5
+    assert train == pytest.approx(3 * 5 / 2)  # 3 samples per batch, not the 8 asked for
+    assert infer == pytest.approx(5 * 5 / 2)
