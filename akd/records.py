@@ -45,6 +45,12 @@ from akd.settings import nest
 KEYS = ["benchmark", "variant", "dataset", "run", "seed"]
 STUDENT_KINDS = {"teacher": "teacher", "shared": "ta", "method": None}  # None: the method tag names it
 PER_EPOCH = ("train_loss", "lr", "phase", "temperature", "scale")  # histories, not results
+LADDER = "-gap-"  # a teacher ladder's rungs are variants <profile>-gap-<teacher>, each with its own teacher
+
+
+def on_ladder(variants: pd.Series) -> pd.Series:
+    """Which rows are rungs of a teacher ladder: the gap figure's and table's, no profile's own results."""
+    return variants.str.contains(LADDER, regex=False)
 
 
 def recorded(config: dict) -> tuple[BenchConfig | None, str, str]:

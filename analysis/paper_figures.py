@@ -70,9 +70,9 @@ def where(benchmark: str, dataset: str) -> str:
 # A profile's variants are compared with each other only (another profile may train on other data);
 # a teacher ladder's variants (<profile>-gap-<teacher>) have a figure of their own.
 runs["family"] = runs["variant"].str.split("-").str[0]
-ladders = runs[runs["variant"].str.contains("-gap-")]
-runs = runs[~runs["variant"].str.contains("-gap-")]
-curves = curves[~curves["variant"].str.contains("-gap-")] if len(curves) else curves
+ladders = runs[records.on_ladder(runs["variant"])]
+runs = runs[~records.on_ladder(runs["variant"])]
+curves = curves[~records.on_ladder(curves["variant"])] if len(curves) else curves
 students = runs[runs["run"].isin(figures.METHODS)]
 print(f"venue {style.name}: one column {style.width('one'):.3f} in, two columns {style.width('two'):.3f} in")
 
@@ -103,7 +103,7 @@ if not figures_study.study_profiles(runs):
 
 # %%
 for (benchmark, dataset, family), _ in ladders.groupby(["benchmark", "dataset", "family"]):
-    prefix = f"{family}-gap-"
+    prefix = f"{family}{records.LADDER}"
     show(figures_study.gap(ladders, benchmark, dataset, prefix, style), f"gap_{where(benchmark, dataset)}_{family}")
 if ladders.empty:
     print("no teacher ladder (variants <profile>-gap-<teacher>) in the source")
