@@ -182,6 +182,13 @@ def hardware_line(tags: dict[str, str]) -> str:
     return f"{where}, {threads} torch threads, deterministic mode {mode}"
 
 
+def rerun_words(tags: dict[str, str]) -> str:
+    """What a rerun of these numbers gives: a GPU without deterministic mode differs in the last digits."""
+    if tags.get("device", "").startswith("cuda") and tags.get("deterministic") != "true":
+        return "Reruns differ in the last digits: deterministic mode was off on a GPU (--set deterministic=true)."
+    return "Reruns are bit-identical on the same hardware and software, and only there."
+
+
 def to_markdown(
     table: pd.DataFrame,
     rows: list[dict[str, Any]],
@@ -205,7 +212,7 @@ def to_markdown(
         f"wall time {wall_seconds / 60:.1f} min{planned} on {tags.get('device', '?')} (this invocation: a run "
         f"reused from the store costs nothing here); the runs' own training took {_trained_minutes(rows):.1f} min "
         "in all.",
-        f"Hardware: {hardware_line(tags)}. Reruns are bit-identical only on the same hardware and software.",
+        f"Hardware: {hardware_line(tags)}. {rerun_words(tags)}",
         f"Code {tags.get('git_commit', '?')[:12]} (dirty: {tags.get('git_dirty', '?')}), "
         f"torch {tags.get('version.torch', '?')}. Seeds: {', '.join(map(str, cfg.seeds))}.",
         f"Data: {cfg.data.dataset} from {tags.get('data_folder', '?')}, "

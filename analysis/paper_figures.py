@@ -217,7 +217,7 @@ for (benchmark, variant, dataset), part in recorded.groupby(["benchmark", "varia
     metric = part["metric"].iloc[0]
     rows = runs[(runs["benchmark"] == benchmark) & (runs["variant"] == variant) & (runs["dataset"] == dataset)]
     show(
-        figures.fidelity(rows, metric, f"{benchmark} / {variant}{suffix.replace('_', ' ')}", style),
+        figures.fidelity(rows, metric, " / ".join([benchmark, variant, *([dataset] if suffix else [])]), style),
         f"fidelity_{benchmark}_{variant}{suffix}",
     )
 if recorded.empty:

@@ -145,9 +145,10 @@ for name, variants, what in (
 mini = runs[runs["benchmark"] == "glue_mini"]
 for variant in sorted(set(mini["variant"])):
     tasks = sorted(set(mini[mini["variant"] == variant]["dataset"]))
+    metric = "accuracy; Pearson for movies-score" if "movies-score" in tasks else "accuracy"
     paper_table(
         f"glue_mini_{variant}",
-        f"glue_mini ({variant} profile): test metric x100 per task (accuracy; Pearson for movies-score); "
+        f"glue_mini ({variant} profile): test metric x100 per task ({metric}); "
         "MiniLM 6-layer teacher, 4-layer TA, 2-layer students",
         [tables.Task(t, "glue_mini", variant, t) for t in tasks],
         score=True,

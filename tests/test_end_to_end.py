@@ -151,7 +151,7 @@ def test_summary_table(fashion):
     text = (folder / "summary.md").read_text()
     from akd.provenance import cpu_model
 
-    assert f"Hardware: {cpu_model()}, " in text and "bit-identical only on the same hardware" in text
+    assert f"Hardware: {cpu_model()}, " in text and "Reruns are bit-identical on the same hardware" in text
     summary = json.loads((folder / "summary.json").read_text())
     tags = summary["tags"]
     assert tags["host.cpu"] == cpu_model() and tags["deterministic"] == "false"

@@ -86,6 +86,8 @@ def test_score_interval_is_over_the_per_seed_scores():
     long = build(pd.DataFrame(data), [Task("A", "c", "p", "a"), Task("B", "c", "p", "b")], rows=("kd",), score=True)
     score = long[long["task"] == "Score"].iloc[0]
     assert (score["mean"], score["half"]) == pytest.approx(mean_interval([75.0, 76.0, 78.5]))
+    alone = build(pd.DataFrame(data[:3]), [Task("A", "c", "p", "a")], rows=("kd",), score=True)
+    assert list(alone["task"]) == ["A"]  # a score over one task would only repeat its row
 
 
 def test_a_non_finite_value_is_refused_naming_the_run():

@@ -228,6 +228,9 @@ def test_study_tunes_then_tests_on_other_seeds_and_survives_a_kill(tmp_path):
     for method in ("nokd", "kd", "annealing"):
         assert doc["results"][f"tuned/{method}"] == list(runs[runs.run == method].test_acc)
     assert doc["tuning_seeds"] == [7] and doc["test_seeds"] == [0, 1]
+    # the tuner sees validation numbers only
+    shown = [ln for p in (killed, done) for ln in (p.stdout + p.stderr).splitlines() if ln.startswith("trial ")]
+    assert shown and not any("test" in ln for ln in shown)
     # the tuned runs used the tuned settings: Annealing-KD's phases sum to the budget
     tuned_cfg = json.loads((tuned / "summary.json").read_text())
     phases = tuned_cfg["config"]["annealing"]

@@ -152,3 +152,12 @@ def test_a_summary_counts_every_runs_training_time_whenever_it_ran():
 
     rows = [{"train_seconds": 60.0}, {"train_seconds": 30.0}, {"train_seconds": float("nan")}, {}]
     assert _trained_minutes(rows) == 1.5  # a reused run's time too; a checkpoint's unknown time adds nothing
+
+
+def test_a_summary_promises_bit_identical_reruns_only_where_they_are():
+    from akd.results import rerun_words
+
+    assert "bit-identical" in rerun_words({"device": "cpu", "deterministic": "false"})  # CPU kernels: tested
+    assert "bit-identical" in rerun_words({"device": "cuda:0", "deterministic": "true"})
+    off = rerun_words({"device": "cuda:0", "deterministic": "false"})
+    assert "bit-identical" not in off and "deterministic=true" in off

@@ -72,7 +72,8 @@ def _max(part: pd.DataFrame, column: str) -> float:
 
 
 def build(runs: pd.DataFrame, tasks: list[Task], rows=None, score: bool = False) -> pd.DataFrame:
-    """Long table: one line per (task, method) with paper, mean, half-width, n (0: not run) and epochs.
+    """Long table: one line per (task, method) with paper, mean, half-width, n (0: not run) and epochs;
+    with ``score``, a Score line per method (the mean over the tasks, where there are two or more).
     ``rows``: the roles and methods to show (default: the roles, the paper's methods and every method run)."""
     if rows is None:  # the methods run for these tasks (not for other benchmarks in the frame)
         keys = {(t.benchmark, t.variant, t.dataset) for t in tasks}
@@ -94,8 +95,8 @@ def build(runs: pd.DataFrame, tasks: list[Task], rows=None, score: bool = False)
             if "teacher_forward_images" in runs:
                 line["teacher_forward_images"] = _max(part, "teacher_forward_images")
             out.append(line)
-    if score:
-        scored = [t for t in tasks if not t.apart]
+    scored = [t for t in tasks if not t.apart]
+    if score and len(scored) > 1:  # a score over one task would repeat its row
         for method in rows:
             papers = [t.paper.get(method, math.nan) for t in scored]
             seeds = per_seed.get(method, [])

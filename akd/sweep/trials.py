@@ -169,7 +169,8 @@ class TrialRunner:
         trial.set_user_attr("train_seconds", summary["train_seconds"])
         self.tracker.set_tag(run_id, "trial_state", "COMPLETE")
         self.tracker.end(run_id, True)  # last: a worker killed before this leaves a run the retry marks FAILED
-        self.log(f"trial {trial.number} {_settings(settings)}: val {m} {value:.2f} (test {summary[f'test_{m}']:.2f})")
+        # validation only on screen: a tuner who watches test numbers is tempted to choose by them
+        self.log(f"trial {trial.number} {_settings(settings)}: val {m} {value:.2f}")
         return value
 
     def _seeds(self, cfg: BenchConfig, trial: optuna.Trial, run_id: str) -> dict[int, dict[str, float]]:
