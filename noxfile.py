@@ -118,7 +118,7 @@ def sweep_fashion_mnist(session: nox.Session) -> None:
 @nox.session
 def study_fashion_mnist(session: nox.Session) -> None:
     """The [evidence] study: every method tuned at 10 epochs (12 trials), then tested on 10 fresh seeds,
-    beside the paper's protocol (default profile: study, about 2 hours on 2 cores; resumable: re-run
+    beside the paper's protocol (default profile: study, 71 min measured on 2 cores; resumable: re-run
     the same command after a kill). -- --profile smoke runs it at test size."""
     _akd(session, "study", "fashion_mnist", "study")
 
