@@ -62,6 +62,7 @@ class BenchmarkRunner(JobRunner):
         results folder is chosen (a folder made from other data is never overwritten) and every
         output folder is probed for writing, all before the tracker opens a run or a model trains.
         """
+        self.executor.check()  # Slurm's commands, the pool's size: before the data are read
         if dry_run:
             return self._run(dry_run)
         self.executor.start(self.cfg)

@@ -25,7 +25,7 @@ from akd.config import DataConfig
 from akd.errors import AkdError
 from akd.hashing import derive_seed
 from akd.readers import Split, read_cifar, read_idx
-from akd.splits import check_sizes, hold_out
+from akd.splits import check_classes, check_sizes, hold_out
 
 # Per-channel mean/std on the 0..1 scale.
 STATS = {
@@ -172,6 +172,7 @@ def assemble(
         test = Split(test.images[: cfg.test_subset], test.labels[: cfg.test_subset])
     if cfg.selection == "test":
         val = test
+    check_classes(cfg.dataset, {"train": train.labels, "validation": val.labels, "test": test.labels})
     as_255 = lambda v: torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1) * 255  # noqa: E731
     dev = torch.device(device)
     mean, std = stats

@@ -17,12 +17,14 @@ once and runs many jobs; plug-ins are imported there by module name (``plugins``
 from __future__ import annotations
 
 import importlib
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from akd.errors import AkdError
 from akd.plan import Run
+from akd.validation import ensure_writable
 
 if TYPE_CHECKING:
     from akd.jobs import JobRunner
@@ -113,6 +115,10 @@ def run_in_worker(spec: JobSpec, job: Run | str, device: str | None = None) -> N
 
 
 class Executor:
+    def check(self) -> None:
+        """Called first, also for a dry run: refuse (one line) an executor this machine cannot use,
+        before the data are read or anything is written."""
+
     def start(self, cfg: Any) -> None:
         """Called before the data are read and the plan made (not for a dry run): a pool starts
         its workers here, so their start-up overlaps this process's."""
@@ -176,11 +182,23 @@ class Submitit(Executor):
         self.options = options or SlurmOptions()
         self.job_ids: list[list[str]] = []  # per submitted array, its jobs' ids
 
-    def _executor(self, runner: JobRunner):
+    def check(self) -> None:
         try:
-            import submitit
+            import submitit  # noqa: F401
         except ImportError:
             raise AkdError("--executor slurm needs submitit: pip install submitit") from None
+        if self.cluster == "slurm":
+            missing = [c for c in ("sbatch", "srun") if shutil.which(c) is None]
+            if missing:
+                raise AkdError(
+                    f"--executor slurm: {' and '.join(missing)} not found on this machine's PATH; run on a Slurm "
+                    "login node, or use --executor pool (this machine) or submitit-local (a dry run of the arrays)"
+                )
+        ensure_writable(self.folder, "--jobs-dir")
+
+    def _executor(self, runner: JobRunner):
+        import submitit
+
         o = self.options
         ex = submitit.AutoExecutor(folder=str(self.folder), cluster=self.cluster)
         params: dict[str, Any] = {"timeout_min": o.time_min, "name": f"akd-{runner.cfg.benchmark}"}

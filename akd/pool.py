@@ -13,21 +13,25 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from akd.errors import AkdError
 from akd.executors import PLUGINS, Executor, JobSpec, finished_here, loaded, run_in_worker, spec_of, worker_runner
 from akd.plan import Run
+from akd.runtime import check_workers
 
 if TYPE_CHECKING:
     from akd.jobs import JobRunner
 
 
 _SLOT: dict[str, Any] = {}
+WORKER_DEATHS = 3  # a job whose worker dies this often stops the benchmark (it kills what runs it)
 
 
 def _init_pool_worker(counter: Any, devices: tuple[str, ...]) -> None:
+    os.environ["AKD_POOL_WORKER"] = "1"  # for akd.faults' pool-worker: points
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -53,12 +57,12 @@ class LocalPool(Executor):
     on a CPU the cores are split evenly (``threads`` each, default cores // workers)."""
 
     def __init__(self, workers: int, devices: tuple[str, ...] = (), threads: int = 0, plugins=PLUGINS) -> None:
-        if workers < 1:
-            raise AkdError(f"--workers must be >= 1, got {workers}")
+        check_workers(workers)  # cores and memory, before a process starts
         self.workers, self.devices, self.threads, self.plugins = workers, tuple(devices), threads, tuple(plugins)
         self._pool: ProcessPoolExecutor | None = None
         self._threads_before = 0  # this process's torch threads before start (0: unchanged)
         self._layout_now: tuple[tuple[str, ...], int] | None = None  # set by start: (devices, threads)
+        self._renewing, self._generation = threading.Lock(), 0  # a broken pool replaced once, by one job
 
     def _layout(self, cfg: Any) -> tuple[tuple[str, ...], int]:
         """(the devices, this process's first, or () on a CPU; torch threads per worker)."""
@@ -84,11 +88,35 @@ class LocalPool(Executor):
             torch.set_num_threads(threads)
         if self.workers < 2:
             return
-        ctx = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads and locks
-        counter = ctx.Value("i", 1)  # worker 0 is this process
-        self._pool = ProcessPoolExecutor(self.workers - 1, ctx, _init_pool_worker, (counter, devices))
+        self._pool = self._new_pool(devices)
         for _ in range(self.workers - 1):  # imports and data while this process reads and plans
             self._pool.submit(_pool_warm, replace(cfg, threads=threads), self.plugins)
+
+    def _new_pool(self, devices: tuple[str, ...]) -> ProcessPoolExecutor:
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads and locks
+        counter = ctx.Value("i", 1)  # worker 0 is this process
+        return ProcessPoolExecutor(self.workers - 1, ctx, _init_pool_worker, (counter, devices))
+
+    def _remote(self, spec: JobSpec, run: Run, log) -> None:  # noqa: ANN001
+        """``run`` on a spawned worker. A worker that dies (SIGKILL, the OOM killer) breaks the whole
+        pool: a fresh one is started (once, by whichever job saw it first) and the job runs again
+        there, resuming from its checkpoint, as the same command run again would."""
+        for attempt in range(1, WORKER_DEATHS + 1):
+            pool, generation = self._pool, self._generation
+            try:
+                pool.submit(_pool_job, spec, run).result()
+                return
+            except BrokenProcessPool:
+                if attempt == WORKER_DEATHS:
+                    raise AkdError(
+                        f"{run.name}: its worker process died {attempt} times (killed, or out of memory); "
+                        "finished jobs are stored: run the same command again, or with fewer --workers"
+                    ) from None
+                with self._renewing:
+                    if self._generation == generation:  # the first to see it: a fresh pool for everyone
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        self._pool, self._generation = self._new_pool(self._layout_now[0]), generation + 1
+                log(f"{run.name}: its worker process died; running it again on a fresh worker (resumes)")
 
     def run(self, runner: JobRunner, runs: list[Run]) -> None:
         todo = finished_here(runner, runs)
@@ -123,7 +151,7 @@ class LocalPool(Executor):
         """One spawned worker's share: take the next ready job, run it there, and again."""
         try:
             while (run := queue.take()) is not None:
-                self._pool.submit(_pool_job, spec, run).result()
+                self._remote(spec, run, log)
                 queue.done(run)
                 log(f"{run.name}: done (worker process)")
         except BaseException as exc:  # a job's error ends the benchmark (finished jobs stay stored)

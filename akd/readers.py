@@ -115,8 +115,13 @@ def read_cifar(root: Path, name: str) -> tuple[Split, Split]:
     return load(train_files), load(test_files)
 
 
-def read_idx(images_path: Path, labels_path: Path, classes: int = 10) -> Split:
-    """Read (optionally gzipped) IDX files: 16-byte image header, 8-byte label header."""
+DOWNLOADED = "delete {them} to download {them} again"  # the suite's own downloads
+USERS = "write {them} again from their source (akd never deletes your data)"  # a user's dataset
+
+
+def read_idx(images_path: Path, labels_path: Path, classes: int = 10, remedy: str = DOWNLOADED) -> Split:
+    """Read (optionally gzipped) IDX files: 16-byte image header, 8-byte label header. ``remedy``
+    (:data:`DOWNLOADED` or :data:`USERS`) is the advice a broken file gets."""
 
     def raw(path: Path) -> bytes:
         opener = gzip.open if path.suffix == ".gz" else open
@@ -126,7 +131,7 @@ def read_idx(images_path: Path, labels_path: Path, classes: int = 10) -> Split:
         except OSError as exc:  # also gzip's BadGzipFile
             raise AkdError(f"cannot read data file {path}: {exc.strerror or _reason(exc)}") from None
         except EOFError:
-            raise AkdError(f"data file {path} is truncated; delete it to download it again") from None
+            raise AkdError(f"data file {path} is truncated; {remedy.format(them='it')}") from None
 
     def header(data: bytes, path: Path, magic: int, size: int) -> list[int]:
         fields = [int.from_bytes(data[i : i + 4], "big") for i in range(0, size, 4)]
@@ -138,7 +143,11 @@ def read_idx(images_path: Path, labels_path: Path, classes: int = 10) -> Split:
     _, n, rows, cols = header(img, images_path, 2051, 16)
     _, n_labels = header(lab, labels_path, 2049, 8)
     if len(img) != 16 + n * rows * cols or len(lab) != 8 + n_labels or n_labels != n:
-        raise AkdError(f"data files {images_path} and {labels_path} are truncated or do not match; delete them")
+        raise AkdError(
+            f"data files {images_path} and {labels_path} are truncated or do not match; {remedy.format(them='them')}"
+        )
+    if n == 0:
+        raise AkdError(f"data file {images_path} holds no images")
     images = np.frombuffer(img, np.uint8, offset=16).reshape(n, 1, rows, cols)
     labels = np.frombuffer(lab, np.uint8, offset=8).astype(np.int64)
     if n and labels.max() >= classes:

@@ -92,3 +92,45 @@ def setup_runtime(
     if deterministic:
         torch.use_deterministic_algorithms(True)
     return Runtime(resolve_device(device), channels_last=channels_last, amp=amp, compile=compile)
+
+
+WORKER_MEMORY = 1.5 * 2**30  # bytes a CPU worker holds at least: torch, the data, a model, its optimiser
+
+
+def available_memory() -> float | None:
+    """Bytes of memory available to new processes (Linux ``MemAvailable``), None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def check_workers(workers: int, flag: str = "--workers", environ: dict | None = None) -> None:
+    """Refuse more worker processes than this machine's cores or memory hold, before any starts;
+    ``AKD_MAX_WORKERS=N`` raises the cap (a machine whose jobs need less than the assumed memory)."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    if workers < 1:
+        raise AkdError(f"{flag} must be >= 1, got {workers}")
+    override = environ.get("AKD_MAX_WORKERS", "")
+    if override:
+        if not override.isdigit() or int(override) < 1:
+            raise AkdError(f"AKD_MAX_WORKERS must be a whole number >= 1, got {override!r}")
+        if workers > int(override):
+            raise AkdError(f"{flag} {workers} exceeds AKD_MAX_WORKERS={override}")
+        return
+    cores = os.cpu_count() or 1
+    memory = available_memory()
+    fit = cores if memory is None else min(cores, max(1, int(memory // WORKER_MEMORY)))
+    if workers > fit:
+        have = f"{cores} cores" + ("" if memory is None else f" and {memory / 2**30:.1f} GiB available memory")
+        raise AkdError(
+            f"{flag} {workers} is more than this machine holds ({have}: at most {fit} workers of at least one "
+            f"core and {WORKER_MEMORY / 2**30:.1f} GiB each); use {flag} {fit}, or set AKD_MAX_WORKERS={workers} "
+            "to start them anyway"
+        )

@@ -44,3 +44,15 @@ def check_sizes(cfg: DataConfig, n_train_full: int, n_test: int) -> None:
             f"the validation or test split is empty ({sizes['val']} val, {sizes['test']} test samples): "
             "raise data.val_fraction or the subsets"
         )
+
+
+def check_classes(dataset: str, labels: dict[str, torch.Tensor]) -> None:
+    """Refuse a split that is scored but holds one class: every model scores 100 % on it, which says
+    nothing (the whole dataset, a wrong label column, or a subset cut from sorted files)."""
+    for split, y in labels.items():
+        found = torch.unique(y)
+        if len(y) and len(found) < 2:
+            raise AkdError(
+                f"{dataset}: the {split} split holds one class only (label {found[0].item()}, {len(y)} samples); "
+                "a scored split needs at least 2 (check the labels, or shuffle files sorted by class)"
+            )

@@ -13,6 +13,7 @@ file lock beside the database, and an experiment created by another client meanw
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -101,7 +102,36 @@ def check_tracking_uri(uri: str) -> Path | None:
         check_server(uri)
     elif db is not None:
         ensure_writable(db.parent, "MLflow store folder")
+        check_sqlite_store(db)
     return db
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_sqlite_store(db: Path) -> None:
+    """Refuse, at once and without writing, a path that MLflow would fail on minutes later: a folder,
+    a file that is not SQLite, or a SQLite database of something else (tables, none of them MLflow's).
+    A missing or empty file is a new store."""
+    import sqlite3
+
+    if db.is_dir():
+        raise AkdError(f"MLflow store {db} is a folder; name a database file (sqlite:///{db}/mlflow.db)")
+    if not db.exists() or db.stat().st_size == 0:
+        return
+    with open(db, "rb") as f:
+        if f.read(16) != SQLITE_HEADER:
+            raise AkdError(f"MLflow store {db} is not a SQLite database; name another file (sqlite:///PATH)")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise AkdError(f"MLflow store {db} cannot be read as SQLite ({exc}); name another file") from None
+    if tables and not {"experiments", "runs"} <= tables:
+        raise AkdError(
+            f"MLflow store {db} is a SQLite database of something else (tables: {', '.join(sorted(tables)[:5])}); "
+            "name another file"
+        )
 
 
 def mark_training_experiments(uri: str) -> dict[str, str]:

@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 VOLATILE = ("seconds", "_forward_images", "_epochs_computed", "_epochs_cached")
 
 
-def _cli(cwd: Path, data: Path, *extra: str, kill_at: str = "") -> subprocess.CompletedProcess:
+def _cli(cwd: Path, data: Path, *extra: str, kill_at: str = "", env: dict | None = None) -> subprocess.CompletedProcess:
     """``akd bench fashion_mnist --profile smoke`` in a process of its own, in ``cwd``."""
-    env = {**os.environ, "AKD_KILL_AT": kill_at, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "AKD_KILL_AT": kill_at, "PYTHONPATH": str(ROOT), **(env or {})}
     args = [sys.executable, "-m", "akd.cli", "bench", "fashion_mnist", "--profile", "smoke", "--data-dir", str(data)]
     args += ["--store-dir", "store", "--results-dir", "results", "--cache-dir", "cache"]
     args += ["--tracking-uri", f"sqlite:///{cwd / 'mlflow.db'}", *extra]
@@ -261,6 +261,21 @@ def test_local_pool_gives_the_inline_results(tmp_path, data):
     assert {k: m["sha256"] for k, m in _store(pool).items()} == {k: m["sha256"] for k, m in _store(inline).items()}
     _, runs = _mlflow(pool)
     assert {r.info.status for r in runs} == {"FINISHED"} and len(runs) == 1 + 1 + 2 * 9  # TA and eight methods
+
+
+@pytest.mark.slow
+def test_a_pool_worker_killed_mid_job_is_replaced_and_the_results_are_the_inline_ones(tmp_path, data):
+    inline, pool = tmp_path / "inline", tmp_path / "pool"
+    inline.mkdir(), pool.mkdir()
+    args = ("--methods", "nokd", "kd", "annealing")
+    _ok(_cli(inline, data, *args, "--threads", "1"))
+    once = tmp_path / "killed"  # the first spawned worker to reach a job's epoch 1 dies, SIGKILL, once
+    done = _cli(pool, data, *args, "--executor", "pool", "--workers", "2", kill_at="pool-worker:* main epoch 1",
+                env={"AKD_KILL_ONCE": str(once)})  # fmt: skip
+    _ok(done)
+    assert once.exists() and "its worker process died; running it again on a fresh worker" in done.stdout
+    pd.testing.assert_frame_equal(_runs_csv(pool), _runs_csv(inline))  # the same command finished it
+    assert {k: m["sha256"] for k, m in _store(pool).items()} == {k: m["sha256"] for k, m in _store(inline).items()}
 
 
 @pytest.mark.slow

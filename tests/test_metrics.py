@@ -7,7 +7,19 @@ import math
 import pytest
 import torch
 
-from akd.tasks.metrics import METRICS, accuracy, f1, glue_score, mcc, pearson, pearson_spearman, spearman
+from akd.tasks.metrics import (
+    METRICS,
+    accuracy,
+    f1,
+    f1_macro,
+    f1_weighted,
+    glue_score,
+    mcc,
+    metric_problem,
+    pearson,
+    pearson_spearman,
+    spearman,
+)
 
 
 def one_hot(classes: list[int], k: int = 2) -> torch.Tensor:
@@ -40,7 +52,7 @@ def test_correlations():
     assert spearman(pred, gold) == pytest.approx(80.0)
     assert pearson_spearman(pred, gold) == pytest.approx(50 * r + 40)
     assert pearson(torch.ones(3, 1), torch.tensor([1.0, 2.0, 3.0])) == 0.0  # constant: no correlation
-    assert set(METRICS) == {"acc", "f1", "mcc", "pearson", "spearman", "corr"}
+    assert set(METRICS) == {"acc", "f1", "f1_macro", "f1_weighted", "mcc", "pearson", "spearman", "corr"}
 
 
 def test_glue_score_is_the_mean_of_reported_metrics():
@@ -48,3 +60,23 @@ def test_glue_score_is_the_mean_of_reported_metrics():
     row = {"cola": 61.67, "rte": 73.64, "mrpc": 90.6, "stsb": 89.01, "sst2": 93.11, "qnli": 91.64, "qqp": 91.5}
     row["mnli"] = 85.34
     assert glue_score(row) == pytest.approx(84.56, abs=0.005)
+
+
+def test_multiclass_f1_by_hand():
+    # labels 0 0 0 1 1 2, predictions 0 0 1 1 2 2
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    outputs = torch.nn.functional.one_hot(torch.tensor([0, 0, 1, 1, 2, 2]), 3).float()
+    # class 0: P 2/2, R 2/3 -> F1 0.8; class 1: P 1/2, R 1/2 -> 0.5; class 2: P 1/2, R 1/1 -> 2/3
+    per_class = [0.8, 0.5, 2 / 3]
+    assert f1_macro(outputs, labels) == pytest.approx(100 * sum(per_class) / 3)
+    assert f1_weighted(outputs, labels) == pytest.approx(100 * (3 * 0.8 + 2 * 0.5 + 1 * 2 / 3) / 6)
+    assert METRICS["f1_macro"] is f1_macro and METRICS["f1_weighted"] is f1_weighted
+
+
+@pytest.mark.parametrize(
+    ("name", "num_labels", "ok"),
+    [("f1", 2, True), ("f1", 3, False), ("f1_macro", 3, True), ("mcc", 5, True), ("acc", 1, False),
+     ("pearson", 1, True), ("pearson", 2, False), ("corr", 1, True), ("f1_weighted", 1, False)],
+)  # fmt: skip
+def test_a_metric_that_cannot_score_the_task_is_named(name, num_labels, ok):
+    assert (metric_problem(name, num_labels) is None) == ok

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from akd.benchfile import load_benchmark
 from akd.cli import main
@@ -136,3 +137,22 @@ def test_a_bad_declaration_is_one_line(tmp_path, capsys, decl, fragment):
     assert _bench(tmp_path, decl + PROFILE) == 2
     err = capsys.readouterr().err
     assert err.startswith("akd: error: ") and err.count("\n") == 1 and fragment in err, err
+
+
+def test_image_channels_are_decided_from_every_file_not_the_first(tmp_path):
+    from PIL import Image
+
+    _png_folder(tmp_path / "pets", "train", 20, 0)
+    _png_folder(tmp_path / "pets", "test", 4, 1)
+    first = tmp_path / "pets" / "train" / "cat" / "0.png"  # the first file read: greyscale
+    grey = np.asarray(Image.open(first).convert("L"))
+    Image.fromarray(grey).save(first)
+    toml = '[task]\nkind = "images"\nfolder = "pets"\ntrain = "train"\ntest = "test"\n' + PROFILE
+    (tmp_path / "mine.toml").write_text(toml)
+    from akd.tasks.user import read_image_folder
+
+    split, _ = read_image_folder(tmp_path / "pets" / "train")
+    assert split.images.shape[1:] == (3, 8, 8)  # colour: the others are
+    assert (split.images[0] == torch.from_numpy(grey)).all()  # the grey one repeated over 3 channels
+    task = load_task(load_benchmark(str(tmp_path / "mine.toml"), "smoke"))
+    assert task.data.in_channels == 3

@@ -22,6 +22,7 @@ from akd.config import BenchConfig
 from akd.errors import AkdError
 from akd.hashing import content_key
 from akd.provenance import provenance
+from akd.runtime import check_workers
 from akd.store import ModelStore
 from akd.sweep.figures import grid_figure, study_figures
 from akd.sweep.outputs import best_record, grid_frame, write_outputs
@@ -81,6 +82,8 @@ def run_sweep(args, cfg: BenchConfig, argv: list[str], log=print) -> None:
     n_trials = args.n_trials if args.n_trials is not None else space.n_trials
     if n_trials < 1 or args.workers < 1 or args.heartbeat < 1:
         raise AkdError("--n-trials, --workers and --heartbeat must be at least 1")
+    if args.worker_index is None:
+        check_workers(args.workers)  # cores and memory, before a worker starts
     storage_url = args.storage or default_storage()
     stale = StaleTrials()
     storage = open_storage(storage_url, args.heartbeat, stale)

@@ -167,6 +167,11 @@ def write_outputs(
     return paths
 
 
+# where the data, outputs and runs are: never taken from a file (a best.json may come from anyone)
+NOT_SWEPT = {"seeds", "methods", "tasks", "label", "device", "benchmark", "profile"}
+NOT_SWEPT_SECTIONS = ("data.", "cache.")
+
+
 def settings_from(path: Path, methods: list[str]) -> dict[str, Any]:
     """The best settings a sweep found for ``methods`` (flat keys), from its best.json or folder."""
     from akd.errors import AkdError
@@ -178,9 +183,22 @@ def settings_from(path: Path, methods: list[str]) -> dict[str, Any]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise AkdError(f"--from-sweep {path}: not a sweep's best.json ({type(exc).__name__})") from None
     settings: dict[str, Any] = {}
+    if not isinstance(found, dict):
+        raise AkdError(f"--from-sweep {file}: 'methods' is a {type(found).__name__}, not a table of methods")
     for method in methods:
-        best = found.get(method, {}).get("best")
-        for key, value in (best or {}).get("params", {}).items():
+        entry = found.get(method) or {}
+        best = entry.get("best") if isinstance(entry, dict) else entry
+        if best is None:  # a method the sweep did not tune, or none of its trials completed
+            continue
+        params = best.get("params", {}) if isinstance(best, dict) else best
+        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+            raise AkdError(f"--from-sweep {file}: {method}'s best params are a {type(params).__name__}, not settings")
+        for key, value in params.items():
+            if key.startswith(NOT_SWEPT_SECTIONS) or key in NOT_SWEPT:
+                raise AkdError(
+                    f"--from-sweep {file}: {key} is not a setting a sweep chooses (it says what data or which "
+                    "runs, not how to train); set it with --set if you mean it"
+                )
             if key in settings and settings[key] != value:
                 raise AkdError(
                     f"--from-sweep: {key} is {settings[key]} for one method and {value} for {method}; "

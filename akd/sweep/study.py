@@ -23,11 +23,12 @@ Optuna's storage is the record of what is done; MLflow holds the runs (akd.sweep
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +226,10 @@ def work(study: optuna.Study, objective: Callable, n_trials: int, heartbeat: flo
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
         if counted(study) < n_trials:
-            study.optimize(within_budget, callbacks=[stop_at_budget], catch=(Surplus, AkdError), gc_after_trial=False)
+            with one_line_trials():
+                study.optimize(
+                    within_budget, callbacks=[stop_at_budget], catch=(Surplus, AkdError), gc_after_trial=False
+                )
             continue
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if not running:
@@ -234,3 +238,32 @@ def work(study: optuna.Study, objective: Callable, n_trials: int, heartbeat: flo
             log(f"waiting for {len(running)} trial(s) running elsewhere (a dead worker's are retried after {grace} s)")
             waited = True
         time.sleep(poll)
+
+
+class _OneLineTrials(logging.Filter):
+    """Optuna's word on a failed trial in one line: no traceback for an error the suite explains
+    (AkdError), and nothing for Ctrl-C, which the CLI reports itself (exit 130)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, KeyboardInterrupt):
+            self.interrupted = True
+            return False
+        if isinstance(exc, AkdError):
+            record.exc_info = None
+        return not (self.interrupted and "failed with value None" in record.getMessage())
+
+
+@contextlib.contextmanager
+def one_line_trials() -> Iterator[None]:
+    logger = logging.getLogger("optuna.study._optimize")
+    quiet = _OneLineTrials()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)

@@ -36,6 +36,20 @@ def f1(outputs: torch.Tensor, labels: torch.Tensor) -> float:
     return 100.0 * float(f1_score(*reversed(_classes(outputs, labels)), pos_label=1, zero_division=0))
 
 
+def f1_macro(outputs: torch.Tensor, labels: torch.Tensor) -> float:
+    """F1 of each class, averaged with equal weights, x100 (multi-class sentiment, e.g. SemEval tweets)."""
+    from sklearn.metrics import f1_score
+
+    return 100.0 * float(f1_score(*reversed(_classes(outputs, labels)), average="macro", zero_division=0))
+
+
+def f1_weighted(outputs: torch.Tensor, labels: torch.Tensor) -> float:
+    """F1 of each class, averaged with weights by its count among the labels, x100."""
+    from sklearn.metrics import f1_score
+
+    return 100.0 * float(f1_score(*reversed(_classes(outputs, labels)), average="weighted", zero_division=0))
+
+
 def mcc(outputs: torch.Tensor, labels: torch.Tensor) -> float:
     """Matthews correlation x100 (CoLA); 0 when a prediction or the labels are constant."""
     from sklearn.metrics import matthews_corrcoef
@@ -63,6 +77,22 @@ def spearman(outputs: torch.Tensor, labels: torch.Tensor) -> float:
     return _correlation("spearman", outputs, labels)
 
 
+BINARY = {"f1"}  # defined for two classes only
+CLASSES = {"acc", "f1", "f1_macro", "f1_weighted", "mcc"}  # of predicted classes: not for regression
+VALUES = {"pearson", "spearman", "corr"}  # of real values: regression only
+
+
+def metric_problem(name: str, num_labels: int) -> str | None:
+    """Why metric ``name`` cannot score a task with ``num_labels`` labels (1 = regression), or None."""
+    if num_labels == 1 and name in CLASSES:
+        return f"{name} scores classes and this task is a regression (num_labels = 1); use pearson, spearman or corr"
+    if num_labels > 1 and name in VALUES:
+        return f"{name} scores real values and this task has {num_labels} classes; use acc, f1_macro or mcc"
+    if num_labels > 2 and name in BINARY:
+        return f"{name} is the F1 of class 1 of two; with {num_labels} classes use f1_macro or f1_weighted"
+    return None
+
+
 def pearson_spearman(outputs: torch.Tensor, labels: torch.Tensor) -> float:
     """(Pearson + Spearman) / 2, x100: what the official code selects STS-B checkpoints on."""
     return (pearson(outputs, labels) + spearman(outputs, labels)) / 2
@@ -71,6 +101,8 @@ def pearson_spearman(outputs: torch.Tensor, labels: torch.Tensor) -> float:
 METRICS: dict[str, Metric] = {
     "acc": accuracy,
     "f1": f1,
+    "f1_macro": f1_macro,
+    "f1_weighted": f1_weighted,
     "mcc": mcc,
     "pearson": pearson,
     "spearman": spearman,

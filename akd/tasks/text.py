@@ -20,6 +20,7 @@ padded token tensors plus lengths, on the device.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from torch import nn
 from akd.config import BenchConfig, DataConfig
 from akd.errors import AkdError
 from akd.hashing import derive_seed
-from akd.splits import check_sizes, hold_out
+from akd.splits import check_classes, check_sizes, hold_out
 from akd.tasks.base import SplitName, Task, TrainBatch
 from akd.tasks.metrics import METRICS
 from akd.text_models import build_text_model, load_tokenizer
@@ -94,16 +95,34 @@ def tokenize(dataset: Any, spec: TextSpec, tokenizer: Any, max_length: int, labe
     return Tokens(tensors, lengths, labels_of(encoded[spec.label], spec))
 
 
+def _parsed(values: list, spec: TextSpec, kind: type) -> list:
+    """Each label as ``kind``: a finite float, or an integer (1.0 is 1, 1.5 is refused); one line
+    naming the first label that is not."""
+    out = []
+    for row, v in enumerate(values):
+        try:
+            x = float(v)
+            ok = math.isfinite(x) and (kind is float or x.is_integer())
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            want = "a finite number (a regression: num_labels = 1)" if kind is float else "a class index"
+            hint = "" if kind is float else "; declare label_names for labels written as words"
+            raise AkdError(f"{spec.name}: label {v!r} of example {row + 1} (column {spec.label}) is not {want}{hint}")
+        out.append(kind(x))
+    return out
+
+
 def labels_of(values: list, spec: TextSpec) -> torch.Tensor:
     if spec.num_labels == 1:
-        return torch.tensor([float(v) for v in values], dtype=torch.float32)
+        return torch.tensor(_parsed(values, spec, float), dtype=torch.float32)
     if spec.label_names:
         index = {name: i for i, name in enumerate(spec.label_names)}
         unknown = sorted({str(v) for v in values} - set(index))
         if unknown:
             raise AkdError(f"{spec.name}: unknown label(s) {', '.join(unknown[:5])}; expected {', '.join(index)}")
         return torch.tensor([index[str(v)] for v in values], dtype=torch.long)
-    labels = torch.tensor([int(v) for v in values], dtype=torch.long)
+    labels = torch.tensor(_parsed(values, spec, int), dtype=torch.long)
     if len(labels) and (labels.min() < 0 or labels.max() >= spec.num_labels):
         raise AkdError(f"{spec.name}: labels must be 0..{spec.num_labels - 1}, found {labels.min()}..{labels.max()}")
     return labels
@@ -144,6 +163,9 @@ class TextTask(Task):
         }
         if cfg.selection == "test":
             self.splits["val"] = test
+        if spec.num_labels > 1:
+            check_classes(spec.name, {"train": self.splits["train"].labels, "validation": self.splits["val"].labels,
+                                      "test": test.labels})  # fmt: skip
         self.splits |= extra or {}
         self.extra_test_splits = tuple(extra or {})
         # GLUE's unlabelled test splits: tokens, the file's index column, the server's file name

@@ -18,11 +18,11 @@ import torch
 from akd.config import BenchConfig, TaskDecl
 from akd.data import assemble, channel_stats
 from akd.errors import AkdError
-from akd.readers import Split, read_idx
+from akd.readers import USERS, Split, read_idx
 from akd.registry import IMAGE_MODELS, TASKS
 from akd.tasks.base import Task, TaskSpec
 from akd.tasks.image import ImageTask
-from akd.tasks.metrics import METRICS
+from akd.tasks.metrics import METRICS, metric_problem
 from akd.tasks.text import TextSource, TextSpec, load_text_task
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -57,10 +57,10 @@ def load_text(cfg: BenchConfig, device: torch.device) -> Task:
     return load_text_task(cfg, _spec(decl), TextSource(data_files=files, csv_options=options), device)
 
 
-def read_image_folder(folder: Path, classes: list[str] | None = None) -> tuple[Split, list[str]]:
-    """``folder/<class>/<image>`` as uint8 [N, C, H, W] and labels (class = index in sorted names)."""
-    from PIL import Image, UnidentifiedImageError
+GREY = ("L", "1", "I;16", "I", "LA")
 
+
+def _image_files(folder: Path, classes: list[str] | None) -> tuple[list[tuple[Path, int]], list[str]]:
     found = sorted(p.name for p in folder.iterdir() if p.is_dir())
     classes = classes or found
     if not classes:
@@ -68,42 +68,75 @@ def read_image_folder(folder: Path, classes: list[str] | None = None) -> tuple[S
     unknown = sorted(set(found) - set(classes))
     if unknown:
         raise AkdError(f"{folder} has class folders the training set lacks: {', '.join(unknown[:5])}")
-    images, labels, shape, mode = [], [], None, None
-    for label, name in enumerate(classes):
-        for file in sorted((folder / name).iterdir()) if (folder / name).is_dir() else []:
-            if file.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            try:
-                with Image.open(file) as img:
-                    mode = mode or ("L" if img.mode in ("L", "1", "I;16", "I") else "RGB")
-                    array = np.asarray(img.convert(mode), dtype=np.uint8)
-            except (OSError, UnidentifiedImageError):
-                raise AkdError(f"image {file} cannot be read") from None
-            if shape is None:
-                shape = array.shape
-            if array.shape != shape:
-                raise AkdError(f"image {file} is {array.shape}, the others {shape}: resize them to one size first")
-            images.append(array if array.ndim == 3 else array[:, :, None])
-            labels.append(label)
-    if not images:
+    files = [
+        (file, label)
+        for label, name in enumerate(classes)
+        for file in (sorted((folder / name).iterdir()) if (folder / name).is_dir() else [])
+        if file.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if not files:
         raise AkdError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files, classes
+
+
+def _open(file: Path):  # noqa: ANN202
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        return Image.open(file)
+    except (OSError, UnidentifiedImageError):
+        raise AkdError(f"image {file} cannot be read") from None
+
+
+def image_mode(files: list[Path]) -> str:
+    """ "L" when every image is greyscale, else "RGB" (a greyscale image among colour ones is
+    repeated over 3 channels): decided from every file's header, not from the first file."""
+    for file in files:
+        with _open(file) as img:
+            if img.mode not in GREY:
+                return "RGB"
+    return "L"
+
+
+def read_image_folder(
+    folder: Path, classes: list[str] | None = None, mode: str | None = None
+) -> tuple[Split, list[str]]:
+    """``folder/<class>/<image>`` as uint8 [N, C, H, W] and labels (class = index in sorted names);
+    ``mode`` ("L" or "RGB"; default: from every file, :func:`image_mode`)."""
+    files, classes = _image_files(folder, classes)
+    mode = mode or image_mode([f for f, _ in files])
+    images, shape = [], None
+    for file, _ in files:
+        try:
+            with _open(file) as img:
+                array = np.asarray(img.convert(mode), dtype=np.uint8)
+        except OSError:
+            raise AkdError(f"image {file} cannot be read") from None
+        if shape is None:
+            shape = array.shape
+        if array.shape != shape:
+            raise AkdError(f"image {file} is {array.shape}, the others {shape}: resize them to one size first")
+        images.append(array if array.ndim == 3 else array[:, :, None])
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
-    return Split(x, torch.tensor(labels, dtype=torch.long)), classes
+    return Split(x, torch.tensor([label for _, label in files], dtype=torch.long)), classes
 
 
 def load_images(cfg: BenchConfig, device: torch.device) -> Task:
     decl = cfg.task
     train_path, test_path = _path(decl, decl.train, "train"), _path(decl, decl.test, "test")
     if train_path.is_dir():
-        train, classes = read_image_folder(train_path)
-        test, _ = read_image_folder(test_path, classes)
+        train_files, classes = _image_files(train_path, None)
+        test_files, _ = _image_files(test_path, classes)
+        mode = image_mode([f for f, _ in train_files + test_files])  # one channel count for both splits
+        train, _ = read_image_folder(train_path, classes, mode)
+        test, _ = read_image_folder(test_path, classes, mode)
         num_classes = len(classes)
     else:
         train_labels, test_labels = (
             _path(decl, decl.train_labels, "train_labels"),
             _path(decl, decl.test_labels, "test_labels"),
         )
-        train, test = read_idx(train_path, train_labels, 256), read_idx(test_path, test_labels, 256)
+        train, test = (read_idx(x, y, 256, USERS) for x, y in ((train_path, train_labels), (test_path, test_labels)))
         num_classes = int(max(train.labels.max(), test.labels.max())) + 1
     channels = train.images.shape[1]
     if decl.mean or decl.std:
@@ -135,6 +168,10 @@ def check(cfg: BenchConfig) -> None:
     unknown = [m for m in (*decl.metrics, decl.selection, decl.report) if m and m not in METRICS]
     if unknown or not decl.metrics:
         raise AkdError(f"[task] unknown metric {', '.join(unknown) or '(none)'}; choose from {', '.join(METRICS)}")
+    for name in dict.fromkeys(m for m in (*decl.metrics, decl.selection, decl.report) if m):
+        problem = metric_problem(name, decl.num_labels)
+        if problem:  # found now, not after the teacher has trained
+            raise AkdError(f"[task] metric {problem}")
 
 
 def _load(cfg: BenchConfig, device: torch.device) -> Task:
