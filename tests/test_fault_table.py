@@ -324,3 +324,32 @@ def test_ctrl_c_in_a_sweep_is_one_line_and_exit_130(tmp_path, capfd, monkeypatch
     assert main(["sweep", "mine.toml", "--profile", "smoke", "--space", "lr", "--threads", "1"]) == 130
     err = [ln for ln in capfd.readouterr().err.splitlines() if ln.strip() and "main:" not in ln]
     assert err == ["akd: interrupted; finished runs are in MLflow and the model store"], err
+
+
+def test_a_full_disk_at_a_models_save_is_one_line_and_the_same_command_finishes(tmp_path, capsys, monkeypatch):
+    """Injected where the machine has no small file system to fill: torch's own error for a full disk."""
+    import torch
+
+    import akd.store
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.toml").write_text(GOOD_IDX(tmp_path) + PROFILE.format(**IMAGES))
+    args = ["bench", "mine.toml", "--profile", "smoke", "--threads", "1", "--methods", "nokd"]
+    save = torch.save
+
+    def full(obj, f, *a, **k):
+        if str(f).endswith("model.pt"):
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file")
+        return save(obj, f, *a, **k)
+
+    monkeypatch.setattr(akd.store.torch, "save", full)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "akd: error: no space left on the device" in err, err
+    store = tmp_path / ".akd" / "models"
+    assert not [p.name for p in store.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]
+    monkeypatch.setattr(akd.store.torch, "save", save)  # space freed: the same command finishes
+    assert main(args) == 0
+    from akd.errors import write_failure
+
+    assert write_failure(RuntimeError("CUDA error: device-side assert triggered"), "x") is None  # not a disk's
