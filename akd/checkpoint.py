@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from akd.errors import AkdError, write_failure
+from akd.errors import AkdError, model_write
 
 
 def rng_state() -> dict[str, Any]:
@@ -72,10 +72,8 @@ class Checkpointer:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}-", dir=self.path.parent)
         os.close(fd)
         try:
-            try:
+            with model_write(self.path):
                 torch.save(state, tmp)
-            except RuntimeError as exc:
-                raise (write_failure(exc, self.path) or exc) from None
             os.replace(tmp, self.path)
         finally:
             if os.path.exists(tmp):

@@ -57,12 +57,14 @@ class LocalPool(Executor):
     on a CPU the cores are split evenly (``threads`` each, default cores // workers)."""
 
     def __init__(self, workers: int, devices: tuple[str, ...] = (), threads: int = 0, plugins=PLUGINS) -> None:
-        check_workers(workers)  # cores and memory, before a process starts
         self.workers, self.devices, self.threads, self.plugins = workers, tuple(devices), threads, tuple(plugins)
         self._pool: ProcessPoolExecutor | None = None
         self._threads_before = 0  # this process's torch threads before start (0: unchanged)
         self._layout_now: tuple[tuple[str, ...], int] | None = None  # set by start: (devices, threads)
         self._renewing, self._generation = threading.Lock(), 0  # a broken pool replaced once, by one job
+
+    def check(self) -> None:
+        check_workers(self.workers)  # cores and memory, before a process starts
 
     def _layout(self, cfg: Any) -> tuple[tuple[str, ...], int]:
         """(the devices, this process's first, or () on a CPU; torch threads per worker)."""

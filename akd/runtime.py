@@ -14,6 +14,7 @@ One place prepares a run before training (:func:`setup_runtime`), and the engine
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 
 import torch
@@ -109,20 +110,18 @@ def available_memory() -> float | None:
     return None
 
 
-def check_workers(workers: int, flag: str = "--workers", environ: dict | None = None) -> None:
-    """Refuse more worker processes than this machine's cores or memory hold, before any starts;
-    ``AKD_MAX_WORKERS=N`` raises the cap (a machine whose jobs need less than the assumed memory)."""
-    import os
-
+def check_workers(workers: int, environ: dict | None = None) -> None:
+    """Refuse more worker processes (``--workers``) than this machine's cores or memory hold, before
+    any starts; ``AKD_MAX_WORKERS=N`` raises the cap (jobs that need less than the assumed memory)."""
     environ = os.environ if environ is None else environ
     if workers < 1:
-        raise AkdError(f"{flag} must be >= 1, got {workers}")
+        raise AkdError(f"--workers must be >= 1, got {workers}")
     override = environ.get("AKD_MAX_WORKERS", "")
     if override:
         if not override.isdigit() or int(override) < 1:
             raise AkdError(f"AKD_MAX_WORKERS must be a whole number >= 1, got {override!r}")
         if workers > int(override):
-            raise AkdError(f"{flag} {workers} exceeds AKD_MAX_WORKERS={override}")
+            raise AkdError(f"--workers {workers} exceeds AKD_MAX_WORKERS={override}")
         return
     cores = os.cpu_count() or 1
     memory = available_memory()
@@ -130,7 +129,7 @@ def check_workers(workers: int, flag: str = "--workers", environ: dict | None = 
     if workers > fit:
         have = f"{cores} cores" + ("" if memory is None else f" and {memory / 2**30:.1f} GiB available memory")
         raise AkdError(
-            f"{flag} {workers} is more than this machine holds ({have}: at most {fit} workers of at least one "
-            f"core and {WORKER_MEMORY / 2**30:.1f} GiB each); use {flag} {fit}, or set AKD_MAX_WORKERS={workers} "
+            f"--workers {workers} is more than this machine holds ({have}: at most {fit} workers of at least one "
+            f"core and {WORKER_MEMORY / 2**30:.1f} GiB each); use --workers {fit}, or set AKD_MAX_WORKERS={workers} "
             "to start them anyway"
         )

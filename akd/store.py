@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from filelock import FileLock, Timeout
 
-from akd.errors import AkdError, write_failure
+from akd.errors import AkdError, model_write
 from akd.hashing import content_key, file_sha256
 
 State = dict[str, torch.Tensor]
@@ -148,10 +148,8 @@ class ModelStore:
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.root))
         try:
-            try:
+            with model_write(self.entry(key)):
                 torch.save({k: v.cpu() for k, v in state.items()}, tmp / "model.pt")
-            except RuntimeError as exc:
-                raise (write_failure(exc, self.entry(key)) or exc) from None
             meta = {**meta, "key": key, "sha256": file_sha256(tmp / "model.pt")}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
             final = self.entry(key)

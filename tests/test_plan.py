@@ -41,14 +41,10 @@ def test_estimate_pays_each_teacher_epoch_once_with_the_cache(cache, monkeypatch
     teacher_pass = 1000 / 50  # 20 s
     teacher_test = 400 / 50  # fidelity: the student's test outputs are at hand, the teacher's made once
     assert seconds["teacher"] == pytest.approx(3 + 1 * (1000 / 10 + 100 / 50 + 0.5) + 1.5 * 400 / 50)
-    assert seconds["kd/seed0"] == pytest.approx(
-        3 + 4 * (student_epoch + teacher_pass) + student_test + teacher_test
-    )
+    assert seconds["kd/seed0"] == pytest.approx(3 + 4 * (student_epoch + teacher_pass) + student_test + teacher_test)
     # phase 1 uses teacher epochs 0-2, which KD already paid for when the cache is on
     phase1_teacher = 0 if cache else 3 * teacher_pass
-    assert seconds["annealing/seed0"] == pytest.approx(
-        3 + 4 * student_epoch + 2 * student_test + phase1_teacher
-    )
+    assert seconds["annealing/seed0"] == pytest.approx(3 + 4 * student_epoch + 2 * student_test + phase1_teacher)
 
 
 def test_without_augmentation_one_teacher_pass_is_paid_for(monkeypatch, tmp_path):

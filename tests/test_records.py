@@ -130,3 +130,10 @@ def test_a_config_that_was_not_recorded_gives_no_budget_not_the_defaults():
     assert cfg is None and math.isnan(run_epochs("annealing", cfg)) and compare == "annealing"
     cfg, _, _ = recorded({"student_epochs": 7, "methods": ["kd", "takd"], "ta_epochs": 3})
     assert run_epochs("takd", cfg) == 7 and run_epochs("ta", cfg) == 3
+
+
+def test_a_teacher_ladders_rungs_are_told_from_a_profiles_own_variants():
+    from akd.records import on_ladder
+
+    variants = pd.Series(["study-gap-resnet8", "study-gap-resnet32", "study", "study-tuned", "cpu-equal-budget", "gap"])
+    assert on_ladder(variants).tolist() == [True, True, False, False, False, False]

@@ -74,9 +74,10 @@ class Clock:
         probe. ``current`` for a step no attempt began yet, or one begun by an attempt that recorded
         no estimate (a clock from before attempts recorded theirs)."""
         out = dict(current)
-        for step in current:
-            for a in sorted(int(a) for a in self.doc.get("walls", {}).get(step, {}))[:1]:
-                out[step] = self.doc["attempts"][a].get("estimate", {}).get(step, current[step])
+        for step, walls in self.doc.get("walls", {}).items():
+            if step in out and walls:
+                first = self.doc["attempts"][min(map(int, walls))]
+                out[step] = first.get("estimate", {}).get(step, out[step])
         return out
 
     def notes(self) -> list[str]:

@@ -98,13 +98,15 @@ def image_mode(files: list[Path]) -> str:
     return "L"
 
 
-def read_image_folder(
-    folder: Path, classes: list[str] | None = None, mode: str | None = None
-) -> tuple[Split, list[str]]:
-    """``folder/<class>/<image>`` as uint8 [N, C, H, W] and labels (class = index in sorted names);
-    ``mode`` ("L" or "RGB"; default: from every file, :func:`image_mode`)."""
+def read_image_folder(folder: Path, classes: list[str] | None = None) -> tuple[Split, list[str]]:
+    """``folder/<class>/<image>`` as uint8 [N, C, H, W] and labels (class = index in sorted names),
+    in the channels of :func:`image_mode` over every file."""
     files, classes = _image_files(folder, classes)
-    mode = mode or image_mode([f for f, _ in files])
+    return _read_images(files, image_mode([f for f, _ in files])), classes
+
+
+def _read_images(files: list[tuple[Path, int]], mode: str) -> Split:
+    """The listed (file, label) pairs as one split, each image converted to ``mode``."""
     images, shape = [], None
     for file, _ in files:
         try:
@@ -118,7 +120,7 @@ def read_image_folder(
             raise AkdError(f"image {file} is {array.shape}, the others {shape}: resize them to one size first")
         images.append(array if array.ndim == 3 else array[:, :, None])
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
-    return Split(x, torch.tensor([label for _, label in files], dtype=torch.long)), classes
+    return Split(x, torch.tensor([label for _, label in files], dtype=torch.long))
 
 
 def load_images(cfg: BenchConfig, device: torch.device) -> Task:
@@ -128,8 +130,7 @@ def load_images(cfg: BenchConfig, device: torch.device) -> Task:
         train_files, classes = _image_files(train_path, None)
         test_files, _ = _image_files(test_path, classes)
         mode = image_mode([f for f, _ in train_files + test_files])  # one channel count for both splits
-        train, _ = read_image_folder(train_path, classes, mode)
-        test, _ = read_image_folder(test_path, classes, mode)
+        train, test = _read_images(train_files, mode), _read_images(test_files, mode)
         num_classes = len(classes)
     else:
         train_labels, test_labels = (
