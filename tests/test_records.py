@@ -137,3 +137,26 @@ def test_a_teacher_ladders_rungs_are_told_from_a_profiles_own_variants():
 
     variants = pd.Series(["study-gap-resnet8", "study-gap-resnet32", "study", "study-tuned", "cpu-equal-budget", "gap"])
     assert on_ladder(variants).tolist() == [True, True, False, False, False, False]
+
+
+def test_code_is_dirty_for_a_changed_source_file_not_for_rewritten_results(tmp_path, monkeypatch):
+    import subprocess
+
+    from akd import provenance
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)  # fmt: skip
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "results" / "summary.md").write_text("old\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "c")
+    monkeypatch.setattr(provenance, "REPO_ROOT", tmp_path)
+    assert provenance.git_state()["git_dirty"] == "false"
+    (tmp_path / "results" / "summary.md").write_text("new\n")  # a run rewrote its own outputs
+    assert provenance.git_state()["git_dirty"] == "false"
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert provenance.git_state()["git_dirty"] == "true"
