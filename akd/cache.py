@@ -39,7 +39,7 @@ from torch import nn
 from akd import faults
 from akd.config import CACHE_DTYPES
 from akd.errors import AkdError
-from akd.hashing import atomic_write, content_key, file_sha256
+from akd.hashing import atomic_write, content_key, file_sha256, temp_beside
 
 FORMAT = 1
 DTYPES = {name: getattr(np, name) for name in CACHE_DTYPES}  # float32, float16
@@ -51,7 +51,7 @@ STREAM_DIR = re.compile(r"[0-9a-f]{24}")
 # Every file name the cache writes inside a stream folder (entries, markers, locks, temporaries).
 OWN_FILE = re.compile(
     r"stream\.json|epoch-\d{4,}\.(npy|json|lock)"  # entries, markers, locks
-    r"|\.(epoch-\d{4,}\.npy|stream\.json)\.\d+(\.json)?\.tmp"  # temporaries of a writer
+    r"|\.(epoch-\d{4,}\.npy|stream\.json)\.[0-9a-f]+(\.json)?\.tmp"  # temporaries of a writer (hashing.temp_beside)
 )
 
 
@@ -131,10 +131,10 @@ class LogitCache:
                 f"teacher logits reach {np.abs(array).max():.3g}, beyond float16's range; use cache.dtype=float32"
             )
         array = array.astype(DTYPES[self.dtype])
-        tmp_npy = npy.with_name(f".{npy.name}.{os.getpid()}.tmp")
-        tmp_meta = meta.with_name(f".{npy.name}.{os.getpid()}.json.tmp")
+        tmp_npy, fd = temp_beside(npy)
+        tmp_meta = tmp_npy.with_name(tmp_npy.name.removesuffix(".tmp") + ".json.tmp")
         try:
-            with open(tmp_npy, "wb") as f:
+            with open(fd, "wb") as f:
                 np.save(f, array)
                 f.flush()
                 os.fsync(f.fileno())

@@ -5,6 +5,8 @@
 - :func:`file_sha256`: a file's checksum, read in chunks.
 - :func:`atomic_write`: a file written to a temporary name in its folder, then renamed into place,
   so a reader sees the old content or the new, never half of it.
+- :func:`temp_beside`: that temporary name: random (64 bits) and created exclusively, so writers on
+  other hosts of a shared file system (whose pids repeat) never share one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +42,23 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def temp_beside(path: Path, suffix: str = ".tmp") -> tuple[Path, int]:
+    """A new, empty file ``.<name>.<16 hex digits><suffix>`` beside ``path`` and its open descriptor:
+    created with ``O_EXCL`` (on NFS too), with the umask's ordinary permissions."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{suffix}")
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:  # 2**-64 per try
+            continue
+
+
 def atomic_write(path: Path, data: str | bytes, fsync: bool = False) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # a name `akd cache clear` knows
+    tmp, fd = temp_beside(path)  # a name `akd cache clear` knows
     try:
-        with open(tmp, "wb") as f:
+        with open(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             if fsync:
                 f.flush()

@@ -247,7 +247,8 @@ def test_clear_removes_only_what_the_cache_wrote(setup, tmp_path):
     stream_a, stream_b = sorted(p for p in root.iterdir() if p.is_dir())
     (root / "notes.txt").write_text("mine")
     (stream_a / "analysis.ipynb").write_text("mine too")
-    (stream_b / ".epoch-0009.npy.4242.tmp").write_bytes(b"left by a writer that died")
+    (stream_b / ".epoch-0009.npy.4242.tmp").write_bytes(b"left by a writer that died")  # an older akd's name
+    (stream_b / ".epoch-0010.npy.0f3a9c2e11d4b7a8.json.tmp").write_bytes(b"and this one's (hashing.temp_beside)")
     assert cache.clear()[0] == 2
     assert (root / "notes.txt").read_text() == "mine" and (stream_a / "analysis.ipynb").read_text() == "mine too"
     assert [p.name for p in stream_a.iterdir()] == ["analysis.ipynb"]  # the cache's own files are gone

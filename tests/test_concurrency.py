@@ -100,3 +100,27 @@ def test_an_experiment_created_by_another_client_meanwhile_is_reused(tmp_path, m
 
     monkeypatch.setattr(Client, "get_experiment_by_name", not_yet)
     assert Tracker(uri, experiment="akd-race").experiment_id == existing and len(calls) == 2
+
+
+def test_temporary_names_are_unique_across_hosts_whose_pids_repeat(tmp_path, monkeypatch):
+    """Two writers on two hosts of a shared file system can hold the same pid: the temporary name is
+    random and created exclusively, so the second writer gets a name of its own, never the first's file."""
+    import secrets
+
+    from akd.hashing import atomic_write, temp_beside
+
+    monkeypatch.setattr(os, "getpid", lambda: 4242)
+    tokens = iter(["aaaaaaaaaaaaaaaa", "aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"])
+    monkeypatch.setattr(secrets, "token_hex", lambda n: next(tokens))
+    first, fd1 = temp_beside(tmp_path / "summary.md")
+    second, fd2 = temp_beside(tmp_path / "summary.md")  # the same random draw: refused by O_EXCL, drawn again
+    os.close(fd1), os.close(fd2)
+    assert first.name == ".summary.md.aaaaaaaaaaaaaaaa.tmp" and second.name == ".summary.md.bbbbbbbbbbbbbbbb.tmp"
+    monkeypatch.undo()
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "table.md", "| a |\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "table.md").stat().st_mode & 0o777 == 0o644  # an ordinary file, readable by the group
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name, second.name, "table.md"]

@@ -27,7 +27,6 @@ import functools
 import inspect
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +36,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from tueplots import bundles, fonts  # noqa: E402
 
+from akd.hashing import temp_beside  # noqa: E402
 from akd.methods import Looks  # noqa: E402
 
 CM_PER_INCH = 2.54
@@ -202,11 +202,8 @@ def caption(fig: plt.Figure) -> str:
 
 def _atomic(path: Path, write) -> None:  # noqa: ANN001
     """Write through a temporary file of a unique name in the same folder, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    tmp, fd = temp_beside(path)  # unique across processes and hosts
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it owner-only; the figure is an ordinary file
     try:
         write(Path(tmp))
         os.replace(tmp, path)

@@ -33,6 +33,7 @@ import torch
 
 from akd.config import BenchConfig
 from akd.errors import AkdError
+from akd.hashing import atomic_write
 from akd.registry import TASKS, TEXT_MODELS
 from akd.tasks.base import TaskSpec
 from akd.tasks.glue import check_text_models
@@ -128,9 +129,7 @@ def prepare(root: Path, log=print) -> Path:
             else:
                 lines = [f"{rows[i][0]}\t{rows[i][1]:.6g}" for i in part]
                 header = "sentence\tscore"
-            tmp = out / f".{split}.tmp"
-            tmp.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
-            tmp.replace(out / split)
+            atomic_write(out / split, "\n".join([header, *lines]) + "\n")
     marker.write_text(FORMAT + "\n")
     log(f"glue_mini: {len(rows)} sentences written to {base} ({n_dev} dev)")
     return base
