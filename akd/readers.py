@@ -148,6 +148,10 @@ def read_idx(images_path: Path, labels_path: Path, classes: int = 10, remedy: st
         )
     if n == 0:
         raise AkdError(f"data file {images_path} holds no images")
+    if rows == 0 or cols == 0:
+        raise AkdError(
+            f"data file {images_path} holds images of {rows} x {cols} pixels (its header); {remedy.format(them='it')}"
+        )
     images = np.frombuffer(img, np.uint8, offset=16).reshape(n, 1, rows, cols)
     labels = np.frombuffer(lab, np.uint8, offset=8).astype(np.int64)
     if n and labels.max() >= classes:

@@ -20,7 +20,7 @@ padded token tensors plus lengths, on the device.
 from __future__ import annotations
 
 import hashlib
-import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +95,9 @@ def tokenize(dataset: Any, spec: TextSpec, tokenizer: Any, max_length: int, labe
     return Tokens(tensors, lengths, labels_of(encoded[spec.label], spec))
 
 
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)  # a label past it would be read as inf
+
+
 def _parsed(values: list, spec: TextSpec, kind: type) -> list:
     """Each label as ``kind``: a finite float, or an integer (1.0 is 1, 1.5 is refused); one line
     naming the first label that is not."""
@@ -102,7 +105,7 @@ def _parsed(values: list, spec: TextSpec, kind: type) -> list:
     for row, v in enumerate(values):
         try:
             x = float(v)
-            ok = math.isfinite(x) and (kind is float or x.is_integer())
+            ok = abs(x) <= FLOAT32_MAX and (kind is float or x.is_integer())  # finite as the float32 it becomes
         except (TypeError, ValueError):
             ok = False
         if not ok:
@@ -122,10 +125,10 @@ def labels_of(values: list, spec: TextSpec) -> torch.Tensor:
         if unknown:
             raise AkdError(f"{spec.name}: unknown label(s) {', '.join(unknown[:5])}; expected {', '.join(index)}")
         return torch.tensor([index[str(v)] for v in values], dtype=torch.long)
-    labels = torch.tensor(_parsed(values, spec, int), dtype=torch.long)
-    if len(labels) and (labels.min() < 0 or labels.max() >= spec.num_labels):
-        raise AkdError(f"{spec.name}: labels must be 0..{spec.num_labels - 1}, found {labels.min()}..{labels.max()}")
-    return labels
+    parsed = _parsed(values, spec, int)
+    if parsed and (min(parsed) < 0 or max(parsed) >= spec.num_labels):
+        raise AkdError(f"{spec.name}: labels must be 0..{spec.num_labels - 1}, found {min(parsed)}..{max(parsed)}")
+    return torch.tensor(parsed, dtype=torch.long)
 
 
 def _fingerprint(*splits: Tokens) -> str:
@@ -254,10 +257,15 @@ def read_splits(source: TextSource) -> tuple[dict[str, Any], str]:
     datasets.disable_progress_bars()
     if source.data_files:
         try:
-            loaded = datasets.load_dataset("csv", data_files=source.data_files, **source.csv_options)
+            with warnings.catch_warnings():  # pandas drops a longer row's extra fields with only this warning
+                warnings.filterwarnings("error", "Length of header or names does not match")
+                loaded = datasets.load_dataset("csv", data_files=source.data_files, **source.csv_options)
         except Exception as exc:  # pandas and pyarrow raise many types for a malformed file
-            files = ", ".join(source.data_files.values())
-            raise AkdError(f"cannot read {files} as tab-separated text ({type(exc).__name__}: {exc})") from None
+            while exc.__cause__ is not None or exc.__context__ is not None:  # pandas' words, not datasets' wrapper
+                exc = exc.__cause__ or exc.__context__
+            files = ", ".join(dict.fromkeys(source.data_files.values()))
+            why = " ".join(str(exc).split())
+            raise AkdError(f"cannot read {files} as tab-separated text ({type(exc).__name__}: {why})") from None
         return dict(loaded), str(next(iter(source.data_files.values())).rsplit("/", 1)[0])
     path, name, test_split = source.hub
     loaded = datasets.load_dataset(path, name)

@@ -45,13 +45,20 @@ def _spec(decl: TaskDecl) -> TextSpec:
     )  # fmt: skip
 
 
+def tsv_options(columns: tuple[str, ...]) -> dict:
+    """pandas' options for a user's TSV files: a row with more fields than the header refused (never
+    its first field taken as an index), and the named columns kept as written ("007" stays "007")."""
+    options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE, "keep_default_na": False, "index_col": False}
+    return options | {"converters": dict.fromkeys(columns, str)}
+
+
 def load_text(cfg: BenchConfig, device: torch.device) -> Task:
     decl = cfg.task
     files = {
         "train": str(_path(decl, decl.train or "train.tsv", "train")),
         "test": str(_path(decl, decl.test or "dev.tsv", "test")),
     }
-    options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE, "keep_default_na": False}
+    options = tsv_options((*decl.texts, decl.label))
     if not decl.header or decl.column_names:
         options |= {"header": None, "names": list(decl.column_names)}
     return load_text_task(cfg, _spec(decl), TextSource(data_files=files, csv_options=options), device)
