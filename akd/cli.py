@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from akd.errors import AkdError
+from akd.exits import Terminated, report
 
 EPILOG = """examples:
   akd bench fashion_mnist --profile cpu          the real-data CPU comparison (~30 min on 2 cores)
@@ -291,12 +292,8 @@ def _cache(args: argparse.Namespace) -> None:
         print(f"Removed {entries} cached epochs ({format_bytes(nbytes)}) from {cache.root}")
 
 
-def _one_line(message: str) -> str:
-    return " ".join(message.split())
-
-
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # so a killed benchmark still marks its MLflow runs FAILED
+    raise Terminated  # an interrupt, so a killed benchmark still marks its MLflow runs FAILED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,16 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         store = ModelStore(args.store_dir)
         run_benchmark(cfg, tracker, store, results, args.dry_run, command=command, executor=_executor(args))
         return 0
-    except AkdError as exc:
-        print(f"akd: error: {_one_line(str(exc))}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a disk that filled up or a folder that vanished mid-run
-        where = f": {exc.filename}" if exc.filename else ""
-        print(f"akd: error: {exc.strerror or exc}{where}; finished runs are in MLflow and the store", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("akd: interrupted; finished runs are in MLflow and the model store", file=sys.stderr)
-        return 130
+    except BaseException as exc:  # the one boundary: a documented exit code, a traceback only for a bug
+        if isinstance(exc, SystemExit):
+            raise
+        return report(exc, list(argv if argv is not None else sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The one exception type the CLI turns into a one-line message and a non-zero exit."""
+"""The exceptions the CLI turns into one line and an exit code of their own (``akd.exits``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ class AkdError(Exception):
 
 class Diverged(AkdError):
     """Training produced a non-finite loss: the settings (often the learning rate) are unstable."""
+
+
+class MachineFailure(AkdError):
+    """The machine failed under a run (a worker killed again and again): the same command resumes."""
 
 
 @contextlib.contextmanager

@@ -17,7 +17,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from akd.errors import AkdError
+from tqdm import tqdm
+
+from akd.errors import AkdError, MachineFailure
 from akd.executors import PLUGINS, Executor, JobSpec, finished_here, loaded, run_in_worker, spec_of, worker_runner
 from akd.plan import Run
 from akd.runtime import check_workers
@@ -32,6 +34,9 @@ WORKER_DEATHS = 3  # a job whose worker dies this often stops the benchmark (it 
 
 def _init_pool_worker(counter: Any, devices: tuple[str, ...]) -> None:
     os.environ["AKD_POOL_WORKER"] = "1"  # for akd.faults' pool-worker: points
+    # tqdm's default lock is a multiprocessing semaphore: a worker killed holding one leaves the resource
+    # tracker to warn at exit, a line after akd's own. A spawned worker's lock guards only itself anyway.
+    tqdm.set_lock(threading.RLock())
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -110,7 +115,7 @@ class LocalPool(Executor):
                 return
             except BrokenProcessPool:
                 if attempt == WORKER_DEATHS:
-                    raise AkdError(
+                    raise MachineFailure(
                         f"{run.name}: its worker process died {attempt} times (killed, or out of memory); "
                         "finished jobs are stored: run the same command again, or with fewer --workers"
                     ) from None

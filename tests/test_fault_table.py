@@ -1,251 +1,26 @@
-"""The fault suite: one row per bad input or fault a user can meet, run through the CLI as they would.
+"""The fault suite: every row of tests/fault_rows.py run through the CLI as a user would, in a scratch
+folder; then the faults a test injects itself (an interrupt, a full disk, the worker cap).
 
-Each row is (id, set-up, expected exit code, words the one-line message must hold, words it must not
-hold). The set-up writes the user's files into the test's folder and returns the benchmark file's
-``[task]`` table (or extra arguments). Afterwards nothing may be half-written: no results, no stored
-model, no cache entry; and the user's own files are as they were. Add a row with every handler.
+A row passes when the command exits with its code and one line on stderr holding its words and none
+of its never-words, and afterwards nothing is half-written: not a file nor a folder appeared (no
+results, store, cache, ``.akd``, ``mlflow.db`` or ``optuna.db``) and the user's own files are
+unchanged (SHA-256). A killed pool worker is in test_jobs.py (slow); a killed process at every crash
+point in test_faults.py and test_concurrency.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from akd.cli import main
-
-PROFILE = """
-[defaults]
-teacher = "{teacher}"
-ta = "{teacher}"
-student = "{student}"
-methods = ["nokd", "kd"]
-{optim}
-
-[profiles.smoke]
-teacher_epochs = 1
-student_epochs = 1
-seeds = [0]
-"""
-IMAGES = {"teacher": "resnet8", "student": "resnet8", "optim": "optim = { batch_size = 8 }"}
-
-
-# ------------------------------------------------------------------------------------ the user's files
-def _idx(path: Path, array: np.ndarray, magic: int) -> None:
-    header = [magic, *array.shape]
-    path.write_bytes(b"".join(v.to_bytes(4, "big") for v in header) + array.astype(np.uint8).tobytes())
-
-
-def _idx_task(tmp: Path, train_labels: np.ndarray, n_test: int = 10, cut: int = 0) -> str:
-    rng = np.random.default_rng(0)
-    folder = tmp / "digits"
-    folder.mkdir()
-    for split, labels in (("train", train_labels), ("test", rng.integers(0, 4, (n_test,)))):
-        _idx(folder / f"{split}-images", rng.integers(0, 256, (len(labels), 6, 6)), 2051)
-        _idx(folder / f"{split}-labels", labels, 2049)
-    if cut:
-        images = folder / "train-images"
-        images.write_bytes(images.read_bytes()[:-cut])
-    return (
-        '[task]\nkind = "images"\nfolder = "digits"\ntrain = "train-images"\ntest = "test-images"\n'
-        'train_labels = "train-labels"\ntest_labels = "test-labels"\n'
-    )
-
-
-def _png_task(tmp: Path, classes: tuple[str, ...]) -> str:
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 20), ("test", 4)):
-        for name in classes:
-            (tmp / "pets" / split / name).mkdir(parents=True)
-            for i in range(n):
-                Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
-                    tmp / "pets" / split / name / f"{i}.png"
-                )
-    return '[task]\nkind = "images"\nfolder = "pets"\ntrain = "train"\ntest = "test"\n'
-
-
-def _tsv_task(tmp: Path, labels: Callable[[int], str], num_labels: int, metrics: str) -> str:
-    folder = tmp / "reviews"
-    folder.mkdir()
-    for name, n in (("train.tsv", 40), ("dev.tsv", 10)):
-        rows = [f"{'great film' if i % 2 else 'dull plot'}\t{labels(i)}" for i in range(n)]
-        (folder / name).write_text("review\tverdict\n" + "\n".join(rows) + "\n")
-    return (
-        f'[task]\nkind = "text"\nfolder = "reviews"\ntexts = ["review"]\nlabel = "verdict"\n'
-        f"num_labels = {num_labels}\nmetrics = {metrics}\n"
-    )
-
-
-def _with(tmp: Path, name: str, content: bytes = b"") -> str:
-    """A file (or, for a name ending in /, a folder) the user already has."""
-    if name.endswith("/"):
-        (tmp / name).mkdir()
-    else:
-        (tmp / name).write_bytes(content)
-    return ""
-
-
-def _best(tmp: Path, params: object) -> str:
-    import json
-
-    doc = {"methods": {m: {"best": {"params": params, "value": 50.0}} for m in ("nokd", "kd")}}
-    return _with(tmp, "best.json", json.dumps(doc).encode())
-
-
-def _other_sqlite() -> bytes:
-    import sqlite3
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        con = sqlite3.connect(Path(d) / "x.db")
-        con.execute("CREATE TABLE notes (t TEXT)")
-        con.commit()
-        con.close()
-        return (Path(d) / "x.db").read_bytes()
-
-
-@dataclass
-class Case:
-    id: str
-    setup: Callable[[Path], str]  # writes the files; returns the [task] table
-    code: int
-    words: tuple[str, ...]
-    never: tuple[str, ...] = ()  # words the message must not hold
-    text: bool = False  # a text task (a tiny BERT as every model)
-    args: tuple[str, ...] = ()  # appended to the command
-    command: str = "bench"  # or "sweep" (the space "lr" below)
-
-
-SWEEP = '\n[sweeps.lr]\nmethod = "nokd"\ngrid = { "optim.lr" = [0.05, 0.1] }\n'
-GOOD_IDX = lambda t: _idx_task(t, np.arange(50) % 4)  # noqa: E731
-
-CASES = [
-    # resources: workers past the machine's cores or memory, refused before one starts
-    Case(
-        "pool workers 100",
-        GOOD_IDX,
-        2,
-        ("--workers 100 is more than this machine holds", "AKD_MAX_WORKERS"),
-        args=("--executor", "pool", "--workers", "100"),
-    ),
-    # a tracking store MLflow would fail on after minutes, refused at once (a dry run too)
-    Case(
-        "tracking store random bytes",
-        lambda t: _with(t, "mlflow.db", os.urandom(4096)) + GOOD_IDX(t),
-        2,
-        ("mlflow.db is not a SQLite database",),
-        args=("--dry-run",),
-    ),
-    Case("tracking store a folder", lambda t: _with(t, "mlflow.db/") + GOOD_IDX(t), 2, ("mlflow.db is a folder",)),
-    Case(
-        "tracking store another database",
-        lambda t: _with(t, "mlflow.db", _other_sqlite()) + GOOD_IDX(t),
-        2,
-        ("a SQLite database of something else (tables: notes)",),
-    ),
-    # a best.json from anyone: its shape checked, and it never moves the data
-    Case(
-        "best.json params a list",
-        lambda t: _best(t, [["optim.lr", 0.1]]) + GOOD_IDX(t),
-        2,
-        ("nokd's best params are a list, not settings",),
-        args=("--from-sweep", "best.json"),
-    ),
-    Case(
-        "best.json moves the data",
-        lambda t: _best(t, {"data.data_dir": "/elsewhere"}) + GOOD_IDX(t),
-        2,
-        ("data.data_dir is not a setting a sweep chooses",),
-        args=("--from-sweep", "best.json"),
-    ),
-    # the executor checked first, a dry run included
-    Case(
-        "slurm without slurm",
-        GOOD_IDX,
-        2,
-        ("--executor slurm: sbatch and srun not found",),
-        args=("--executor", "slurm"),
-    ),
-    Case(
-        "slurm without slurm, dry run",
-        GOOD_IDX,
-        2,
-        ("sbatch and srun not found",),
-        args=("--executor", "slurm", "--dry-run"),
-    ),
-    Case(
-        "sweep workers 100",
-        lambda t: GOOD_IDX(t) + SWEEP,
-        2,
-        ("--workers 100 is more than this machine holds",),
-        args=("--space", "lr", "--workers", "100"),
-        command="sweep",
-    ),
-    # silent nonsense: a scored split of one class reports 100 %
-    Case("idx one class", lambda t: _idx_task(t, np.zeros(50, np.uint8)), 2, ("train split holds one class",)),
-    Case("image folder one class", lambda t: _png_task(t, ("cat",)), 2, ("holds one class", "label 0")),
-    Case("idx without images", lambda t: _idx_task(t, np.zeros(0, np.uint8)), 2, ("train-images holds no images",)),
-    # advice that loses data: the files are the user's own
-    Case(
-        "user idx truncated",
-        lambda t: _idx_task(t, np.arange(50) % 4, cut=7),
-        2,
-        ("truncated", "akd never deletes your data"),
-        ("delete them", "delete it"),
-    ),
-    # labels parsed and checked at load, not found when training diverges
-    Case(
-        "regression label a word",
-        lambda t: _tsv_task(t, lambda i: "high" if i == 3 else "0.5", 1, '["pearson"]'),
-        2,
-        ("label 'high' of example 4", "is not a finite number"),
-        text=True,
-    ),
-    Case(
-        "regression label nan",
-        lambda t: _tsv_task(t, lambda i: "nan" if i == 5 else str(i / 10), 1, '["pearson"]'),
-        2,
-        ("label 'nan' of example 6", "is not a finite number"),
-        text=True,
-    ),
-    Case(
-        "class label a word without label_names",
-        lambda t: _tsv_task(t, lambda i: "pos" if i % 2 else "neg", 2, '["acc"]'),
-        2,
-        ("label 'neg' of example 1", "declare label_names"),
-        text=True,
-    ),
-    Case(
-        "text one class",
-        lambda t: _tsv_task(t, lambda i: "1", 2, '["acc"]'),
-        2,
-        ("holds one class",),
-        text=True,
-    ),
-    # a metric that cannot apply, found before the teacher trains
-    Case(
-        "binary f1 on three classes",
-        lambda t: _tsv_task(t, lambda i: str(i % 3), 3, '["acc", "f1"]'),
-        2,
-        ("[task] metric f1 is the F1 of class 1 of two", "f1_macro"),
-        text=True,
-    ),
-    Case(
-        "pearson on classes",
-        lambda t: _tsv_task(t, lambda i: str(i % 2), 2, '["pearson"]'),
-        2,
-        ("pearson scores real values",),
-        text=True,
-    ),
-]
+from tests.conftest import SMOKE_SIZES, write_cifar
+from tests.fault_rows import CASES, GOOD_IDX, IMAGES, INPUTS, PROFILE, SURFACES, SWEEP, Case
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -263,30 +38,53 @@ def bert(tmp_path_factory) -> Path:
     return write_tiny_bert(tmp_path_factory.mktemp("bert") / "bert")
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_fault(case: Case, tmp_path, capsys, bert, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # a default path (optuna.db, .akd/) lands here, where it is checked
-    which = shutil.which  # a machine without Slurm, even where the tests run on a Slurm node
-    monkeypatch.setattr(shutil, "which", lambda c, *a, **k: None if c in ("sbatch", "srun") else which(c, *a, **k))
-    decl = case.setup(tmp_path)
+@pytest.fixture(scope="module")
+def cifar(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cifar")
+    write_cifar(root, "cifar10", **SMOKE_SIZES)
+    return root
+
+
+def _command(case: Case, tmp: Path, cifar: Path, bert: Path) -> list[str]:
+    outputs = ["--store-dir", str(tmp / "store"), "--results-dir", str(tmp / "results")]
+    outputs += ["--cache-dir", str(tmp / "cache"), "--tracking-uri", f"sqlite:///{tmp / 'mlflow.db'}"]
+    if case.bench == "cifar10":
+        if case.args[:1] == ("<replace>",):
+            return list(case.args[1:])
+        extra = case.setup(tmp, cifar) if case.setup else []
+        if extra[:1] in (["bench"], ["cache"]):  # a command of its own
+            return extra + ([] if extra[0] == "cache" else outputs)
+        return ["bench", "cifar10", "--profile", "smoke", "--data-dir", str(cifar), *outputs, *case.args, *extra]
+    decl = case.setup(tmp)
     if case.text:
         models = {"teacher": bert, "student": f"{bert}#layers=1"}
         optim = 'optim = { name = "adamw", lr = 1e-3, schedule = "linear", batch_size = 8 }'
         profile = PROFILE.format(**models, optim=optim)
     else:
         profile = PROFILE.format(**IMAGES)
-    (tmp_path / "mine.toml").write_text(decl + profile)
+    (tmp / "mine.toml").write_text(decl + profile)
+    return [case.command, str(tmp / "mine.toml"), "--profile", "smoke", "--threads", "1", *case.args, *outputs]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_fault(case: Case, tmp_path, capsys, bert, cifar, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a default path (optuna.db, .akd/) lands here, where it is checked
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    which = shutil.which  # a machine without Slurm, even where the tests run on a Slurm node
+    monkeypatch.setattr(shutil, "which", lambda c, *a, **k: None if c in ("sbatch", "srun") else which(c, *a, **k))
+    command = _command(case, tmp_path, cifar, bert)
     before = _digest(tmp_path)
-    args = [case.command, str(tmp_path / "mine.toml"), "--profile", "smoke", "--threads", "1", *case.args]
-    args += ["--store-dir", str(tmp_path / "store"), "--results-dir", str(tmp_path / "results")]
-    args += ["--cache-dir", str(tmp_path / "cache"), "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
-    assert main(args) == case.code
+    assert main(command) == case.code
     err = capsys.readouterr().err
     assert err.startswith("akd: error: ") and err.count("\n") == 1, err
     assert all(w in err for w in case.words) and not any(w in err for w in case.never), err
     after = _digest(tmp_path)
     assert sorted(after) == sorted(before), set(after) ^ set(before)  # nothing written, not even a folder
     assert after == before  # the user's files untouched
+
+
+def test_the_table_covers_every_surface():
+    assert len(SURFACES) >= 19 and len(INPUTS) >= 65 and len({c.id for c in CASES}) == len(CASES)
 
 
 def test_the_worker_cap_counts_cores_and_memory_and_yields_to_an_override(monkeypatch):
@@ -343,7 +141,7 @@ def test_a_full_disk_at_a_models_save_is_one_line_and_the_same_command_finishes(
         return save(obj, f, *a, **k)
 
     monkeypatch.setattr(akd.store.torch, "save", full)
-    assert main(args) == 2
+    assert main(args) == 4
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "akd: error: no space left on the device" in err, err
     store = tmp_path / ".akd" / "models"
@@ -353,3 +151,132 @@ def test_a_full_disk_at_a_models_save_is_one_line_and_the_same_command_finishes(
     from akd.errors import write_failure
 
     assert write_failure(RuntimeError("CUDA error: device-side assert triggered"), "x") is None  # not a disk's
+
+
+def test_a_nan_learning_rate_is_refused_before_anything_runs(in_tmp, capsys):
+    """Refused while the settings are read: no data loaded, no model built, no store or MLflow file."""
+    assert main(["bench", "fashion_mnist", "--set", "optim.lr=nan"]) == 2
+    assert "optim.lr='nan' must be a finite number" in capsys.readouterr().err
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_a_crafted_pickle_executes_nothing(tmp_path):
+    from akd.errors import AkdError
+    from akd.readers import read_cifar
+
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    for name in ("train", "test"):
+        (folder / name).write_bytes(pickle.dumps({"data": Payload(), "fine_labels": [0]}))
+    with pytest.raises(AkdError, match="names posix.system"):
+        read_cifar(tmp_path, "cifar100")
+    assert not marker.exists()
+
+
+def test_akd_list_survives_a_broken_benchmark_file(tmp_path, monkeypatch, capsys):
+    (tmp_path / "a.toml").write_text('description = "fine"\n[profiles.p]\nabout = "ok"\n')
+    (tmp_path / "b.toml").write_text("[[[")
+    monkeypatch.setattr("akd.benchfile.BENCHMARK_DIR", tmp_path)
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "a: fine" in out and "--profile p" in out and "b: unusable:" in out and "not valid TOML" in out
+
+
+def test_an_interrupted_trial_resumes_from_its_checkpoint_and_leaves_none_behind(tmp_path, capsys, monkeypatch):
+    """Ctrl-C in a trial's second epoch: its checkpoint is kept and its settings queued again, so the
+    same command resumes it (not a fresh draw) and removes the checkpoint once the seed is stored."""
+    import json
+
+    import optuna
+
+    from akd import faults
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.toml").write_text(GOOD_IDX(tmp_path) + SWEEP + PROFILE.format(**IMAGES))
+    args = ["sweep", "mine.toml", "--profile", "smoke", "--space", "lr", "--threads", "1"]
+    args += ["--set", "student_epochs=3", "--n-trials", "2"]
+    point = faults.point
+
+    def ctrl_c(name: str) -> None:
+        if name.startswith("nokd/") and name.endswith("checkpointed epoch 0"):
+            raise KeyboardInterrupt
+        point(name)
+
+    monkeypatch.setattr(faults, "point", ctrl_c)
+    assert main(args) == 130
+    checkpoints = tmp_path / ".akd" / "models" / "checkpoints"
+    assert len(list(checkpoints.glob("*.pt"))) == 1  # kept for the resume
+    monkeypatch.setattr(faults, "point", point)
+    assert main(args) == 0
+    assert list(checkpoints.glob("*")) == []  # removed once the seed's result is stored
+    (name,) = optuna.get_all_study_names("sqlite:///optuna.db")
+    trials = optuna.load_study(study_name=name, storage="sqlite:///optuna.db").trials
+    states = [t.state.name for t in trials]
+    assert states == ["FAIL", "COMPLETE", "COMPLETE"], states
+    (again,) = [t for t in trials if "resumes" in t.user_attrs]  # queued after the grid's other point
+    assert again.user_attrs["resumes"] == 0 and again.params == trials[0].params
+    metas = [json.loads(p.read_text()) for p in (tmp_path / ".akd" / "models").glob("*/meta.json")]
+    resumed = [m["attempts"] for m in metas if len(m.get("attempts", [])) == 2]
+    assert len(resumed) == 1 and resumed[0][1]["epoch"] == 1  # the second attempt began at epoch 1, not 0
+    capsys.readouterr()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 4 MiB file system (tmpfs), where the machine lets the tests mount one (root, Linux)."""
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small file system needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"this machine does not allow a tmpfs mount: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount)], check=True)  # this process may hold a lock file open
+
+
+def test_a_real_full_disk_under_the_store_is_one_line_and_the_same_command_finishes(
+    small_disk, tmp_path, capsys, monkeypatch
+):
+    """The store on a file system filled to 64 KiB short of full: torch's own write error on a real
+    ENOSPC, said in one line (exit 4), no half-written entry; with room made, the same command finishes."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.toml").write_text(GOOD_IDX(tmp_path) + PROFILE.format(**IMAGES))
+    args = ["bench", "mine.toml", "--profile", "smoke", "--threads", "1", "--methods", "nokd"]
+    args += ["--store-dir", str(small_disk / "store")]
+    filler = small_disk / "filler"
+    with open(filler, "wb") as f:
+        f.write(b"\0" * (shutil.disk_usage(small_disk).free - 64 * 1024))
+    assert main(args) == 4
+    err = capsys.readouterr().err.rstrip("\n").split("\r")[-1]
+    assert err.startswith("akd: error: no space left on the device (a model file could not be written): "), err
+    assert "Traceback" not in err and "run the same command again" in err
+    left = [p.name for p in (small_disk / "store").rglob("*") if p.name.startswith(".")]
+    assert all(name.endswith(".lock") for name in left), left  # no temporary left behind
+    filler.unlink()  # room made
+    assert main(args) == 0
+    assert list((small_disk / "store" / "checkpoints").glob("*")) == []
+
+
+def test_a_real_full_disk_under_the_mlflow_database_is_one_line(small_disk, tmp_path, capsys, monkeypatch):
+    """MLflow's sqlite file on a full file system: SQLAlchemy's OperationalError under MLflow's, one line, exit 4."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.toml").write_text(GOOD_IDX(tmp_path) + PROFILE.format(**IMAGES))
+    args = ["bench", "mine.toml", "--profile", "smoke", "--threads", "1", "--methods", "nokd"]
+    args += ["--tracking-uri", f"sqlite:///{small_disk / 'mlflow.db'}"]
+    assert main([*args, "--dry-run"]) == 0  # the database made while there is room
+    with open(small_disk / "filler", "wb") as f:
+        f.write(b"\0" * shutil.disk_usage(small_disk).free)
+    assert main(args) == 4
+    err = capsys.readouterr().err.rstrip("\n").split("\r")[-1]
+    assert err.startswith("akd: error: a database call failed (") and "database or disk is full" in err, err

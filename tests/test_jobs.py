@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -276,6 +277,18 @@ def test_a_pool_worker_killed_mid_job_is_replaced_and_the_results_are_the_inline
     assert once.exists() and "its worker process died; running it again on a fresh worker" in done.stdout
     pd.testing.assert_frame_equal(_runs_csv(pool), _runs_csv(inline))  # the same command finished it
     assert {k: m["sha256"] for k, m in _store(pool).items()} == {k: m["sha256"] for k, m in _store(inline).items()}
+
+
+@pytest.mark.slow
+def test_a_job_whose_pool_worker_dies_every_time_stops_in_one_line_with_the_machine_code(tmp_path, data):
+    """A worker killed at the same point on every try (the OOM killer, say): three deaths, then exit 4 and
+    one line, and the finished jobs stay stored for the same command to reuse."""
+    done = _cli(tmp_path, data, "--methods", "nokd", "--executor", "pool", "--workers", "2",
+                kill_at="pool-worker:nokd/* main epoch 1")  # fmt: skip
+    assert done.returncode == 4, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]  # after the dead worker's half-drawn progress bar (cleared on a tty)
+    assert re.search(r"akd: error: nokd/seed\d: its worker process died 3 times[^\r]*$", last), last
+    assert "Traceback" not in done.stderr and done.stdout.count("its worker process died; running it again") == 2
 
 
 @pytest.mark.slow

@@ -153,6 +153,8 @@ class TrialRunner:
             trial.set_user_attr("error", " ".join(str(exc).split())[:300])
             self.tracker.set_tag(run_id, "trial_state", "FAIL")
             self.tracker.end(run_id, False)
+            if isinstance(exc, KeyboardInterrupt):  # its settings queued again: the next run resumes its checkpoint
+                trial.study.enqueue_trial(trial.params, user_attrs={"resumes": trial.number}, skip_if_exists=False)
             raise
         m = self.metric
         value = statistics.fmean(r[f"val_{m}_best"] for r in per_seed.values())

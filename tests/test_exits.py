@@ -1,0 +1,116 @@
+"""The CLI's one error boundary: each way akd stops has its exit code and one line; a bug alone shows a
+traceback, then a line saying it is a bug and where its report was saved."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from akd import exits
+from akd.cli import main
+from akd.errors import AkdError, Diverged, MachineFailure
+
+
+def _operational() -> Exception:
+    """What MLflow raises when its sqlite file is locked or full: its own exception, caused by SQLAlchemy's."""
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import OperationalError
+
+    cause = OperationalError("INSERT INTO metrics", {}, sqlite3.OperationalError("database or disk is full"))
+    try:
+        raise MlflowException("(sqlite3.OperationalError) database or disk is full") from cause
+    except MlflowException as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    "exc,code,words",
+    [
+        (AkdError("data.lr must be > 0"), 2, "akd: error: data.lr must be > 0"),
+        (Diverged("nokd/seed0: training diverged"), 3, "akd: error: nokd/seed0: training diverged"),
+        (MachineFailure("kd/seed1: its worker process died 3 times"), 4, "died 3 times"),
+        (OSError(errno.ENOSPC, "No space left on device", "/x/model.pt"), 4, "No space left on device: /x/model.pt"),
+        (ConnectionResetError(104, "Connection reset by peer"), 4, "Connection reset by peer"),
+        (_operational(), 4, "a database call failed ((sqlite3.OperationalError) database or disk is full)"),
+        (KeyboardInterrupt(), 130, "akd: interrupted; finished runs are in MLflow and the model store"),
+        (exits.Terminated(), 143, "akd: terminated;"),
+    ],
+    ids=["refused", "diverged", "worker deaths", "disk full", "connection", "database", "ctrl-c", "sigterm"],
+)
+def test_each_expected_failure_is_one_line_and_its_code(exc, code, words, capsys):
+    assert exits.report(exc, ["bench", "x"]) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err, err
+
+
+def test_an_error_of_a_library_that_is_not_a_service_failure_is_a_bug():
+    from sqlalchemy.exc import IntegrityError
+
+    assert exits.classify(IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))) is None
+    assert exits.classify(ValueError("could not convert string to float")) is None
+
+
+def test_a_bug_shows_its_traceback_says_so_and_saves_a_report(tmp_path, capsys, monkeypatch):
+    import akd.bench
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AKD_LOG_DIR", str(tmp_path / "logs"))
+
+    def broken(*_a, **_k):
+        return {}["teacher"]  # a bug: a KeyError deep in the library
+
+    monkeypatch.setattr(akd.bench, "run_benchmark", broken)
+    assert main(["bench", "fashion_mnist", "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    lines = err.rstrip("\n").splitlines()
+    assert lines[0] == "Traceback (most recent call last):" and "KeyError: 'teacher'" in err
+    last = lines[-1]
+    assert last.startswith("akd: internal error: KeyError: 'teacher' -- this is a bug in akd"), last
+    saved = Path(re.search(r"saved in (\S+);", last).group(1))
+    report = saved.read_text()
+    assert saved.parent == tmp_path / "logs" and report.startswith("command: akd bench fashion_mnist --dry-run\n")
+    assert "torch:" in report and 'return {}["teacher"]' in report and "KeyError: 'teacher'" in report
+
+
+def test_a_bug_whose_report_cannot_be_written_still_says_so(tmp_path, capsys, monkeypatch):
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("AKD_LOG_DIR", str(tmp_path / "afile" / "logs"))
+    assert exits.report(RuntimeError("boom"), ["x"]) == 1
+    assert "not saved (its folder is not writable)" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_sigterm_ends_a_benchmark_with_143_and_one_line(tmp_path):
+    """A real process, a real signal: the handler raises Terminated wherever the benchmark is."""
+    script = (
+        "import time, akd.bench, sys\n"
+        "from akd.cli import main\n"
+        "def slow(*a, **k):\n"
+        "    print('started', flush=True); time.sleep(60)\n"
+        "akd.bench.run_benchmark = slow\n"
+        "sys.exit(main(['bench', 'fashion_mnist', '--dry-run']))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "started"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    line = "akd: terminated; finished runs are in MLflow and the model store; the same command resumes"
+    assert err.strip().splitlines() == [line]
+
+
+def test_the_documented_codes_are_the_codes_used():
+    doc = exits.__doc__
+    codes = (exits.OK, exits.BUG, exits.REFUSED, exits.DIVERGED, exits.MACHINE, exits.INTERRUPTED, exits.TERMINATED)
+    for code in codes:
+        assert re.search(rf"^{code}\s", doc, re.M), code
