@@ -10,8 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
-from akd.errors import AkdError
-from akd.exits import Terminated, report
+from akd.errors import AkdError, raise_terminated
+from akd.exits import report
 
 EPILOG = """examples:
   akd bench fashion_mnist --profile cpu          the real-data CPU comparison (~30 min on 2 cores)
@@ -292,14 +292,10 @@ def _cache(args: argparse.Namespace) -> None:
         print(f"Removed {entries} cached epochs ({format_bytes(nbytes)}) from {cache.root}")
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise Terminated  # an interrupt, so a killed benchmark still marks its MLflow runs FAILED
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, raise_terminated)  # runs in flight are marked FAILED on the way out
     try:
         if args.command == "list":
             _list()

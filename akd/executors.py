@@ -17,12 +17,13 @@ once and runs many jobs; plug-ins are imported there by module name (``plugins``
 from __future__ import annotations
 
 import importlib
+import re
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from akd.errors import AkdError
+from akd.errors import AkdError, Diverged, MachineFailure
 from akd.plan import Run
 from akd.validation import ensure_writable
 
@@ -242,5 +243,18 @@ def _results(jobs: list) -> None:
     for job in jobs:
         try:
             job.result()
-        except Exception as exc:  # submitit's FailedJobState carries the job's own error
-            raise AkdError(f"cluster job {job.job_id} failed: {' '.join(str(exc).split())[-400:]}") from None
+        except Exception as exc:  # submitit's FailedJobState carries the job's own traceback, as text
+            text = " ".join(str(exc).split())
+            raise remote_failure(text, f"cluster job {job.job_id} failed: {text[-400:]}") from None
+
+
+def remote_failure(text: str, message: str) -> Exception:
+    """The exception a cluster job's traceback (text) stands for, so it keeps its exit code: the job's
+    own AkdError class (a divergence, a machine failure, a refusal), an OSError of a full disk or lost
+    connection as a machine failure, anything else a bug of the job's (RuntimeError)."""
+    found = re.findall(r"akd\.errors\.(Diverged|MachineFailure|AkdError): ", text)
+    if found:
+        return {"Diverged": Diverged, "MachineFailure": MachineFailure, "AkdError": AkdError}[found[-1]](message)
+    if re.search(r"(OSError|ConnectionError|TimeoutError).*(No space left|Disk quota|Input/output|Connection)", text):
+        return MachineFailure(message)
+    return RuntimeError(message)

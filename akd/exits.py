@@ -2,19 +2,23 @@
 
 An expected failure (bad input, a run that diverged, a machine or service that failed, an
 interrupt) is one line on stderr and a documented code; only a bug shows a traceback, followed by a
-line saying it is a bug and where its report (command, versions, traceback) was saved.
+line saying it is a bug and where its report (command, versions, traceback; URL passwords masked)
+was saved. Any other exception is a bug, an ``OSError`` of another errno (``io.UnsupportedOperation``)
+and a database's schema or SQL error included. Workers of one command (``akd sweep --workers``)
+pass their most severe code on.
 
 ======  ==========================================================================================
 code    meaning
 ======  ==========================================================================================
 0       finished
 1       a bug in akd: the traceback is printed and saved; please report it with that file
-2       refused: bad input, a setting, or a file, folder or service that cannot be used; the line
+2       refused: bad input, a setting, or a file, folder or service that cannot be used (a path
+        that does not exist or cannot be written, a server that refuses with HTTP 4xx); the line
         names it and what to do (argparse's usage errors are 2 as well)
 3       training diverged (a non-finite loss): change the settings the line names
-4       the machine failed mid-run (a full disk, a folder that vanished, a worker killed again and
-        again, a database that stopped answering): free the resource and run the same command, it
-        resumes where it stopped
+4       the machine failed mid-run (a full disk or quota, an I/O error, a stale network file, a
+        worker killed again and again, a lost connection, a locked or full database, HTTP 5xx):
+        free the resource and run the same command, it resumes where it stopped
 130     interrupted (Ctrl-C); the same command resumes
 143     terminated (SIGTERM: ``kill``, a scheduler's time limit); the same command resumes
 ======  ==========================================================================================
@@ -30,29 +34,24 @@ import sys
 import traceback
 from pathlib import Path
 
-from akd.errors import AkdError, Diverged, MachineFailure
+from akd.errors import (
+    INPUT_ERRNOS,
+    MACHINE_ERRNOS,
+    AkdError,
+    Diverged,
+    Exited,
+    MachineFailure,
+    Terminated,
+    redact_urls,
+    service_failure,
+)
 
 OK, BUG, REFUSED, DIVERGED, MACHINE, INTERRUPTED, TERMINATED = 0, 1, 2, 3, 4, 130, 143
 KEPT = "finished runs are in MLflow and the model store"
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised as an interrupt so every run in flight is marked FAILED on the way out."""
-
-
 def one_line(message: str) -> str:
     return " ".join(message.split())
-
-
-def _database_failure(exc: BaseException) -> bool:
-    """SQLAlchemy's OperationalError (a locked or full database), directly or as the cause MLflow
-    or Optuna re-raised it with."""
-    seen = 0
-    while exc is not None and seen < 5:
-        if type(exc).__name__ == "OperationalError" and type(exc).__module__.startswith(("sqlalchemy", "sqlite3")):
-            return True
-        exc, seen = exc.__cause__, seen + 1
-    return False
 
 
 def classify(exc: BaseException) -> tuple[int, str] | None:
@@ -65,16 +64,29 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
         return DIVERGED, f"akd: error: {one_line(str(exc))}"
     if isinstance(exc, MachineFailure):
         return MACHINE, f"akd: error: {one_line(str(exc))}"
+    if isinstance(exc, Exited):
+        return exc.code, f"akd: error: {one_line(str(exc))}"
     if isinstance(exc, AkdError):
         return REFUSED, f"akd: error: {one_line(str(exc))}"
-    if isinstance(exc, OSError):  # a disk that filled up, a folder that vanished, a connection lost
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(status, int) and 400 <= status < 500:  # a server that refuses: its URL or credentials
+        first = one_line(str(exc).splitlines()[0] if str(exc) else "")[:300]
+        return REFUSED, f"akd: error: the server refused (HTTP {status}): {first}; check its URL and credentials"
+    if isinstance(exc, OSError) and exc.errno in INPUT_ERRNOS:  # a path named wrongly, or not ours to write
         where = f": {exc.filename}" if exc.filename else ""
-        what = one_line(exc.strerror or str(exc) or type(exc).__name__)
-        return MACHINE, f"akd: error: {what}{where}; {KEPT}: run the same command again once it is fixed"
-    if _database_failure(exc):
-        first = one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:300]
-        return MACHINE, f"akd: error: a database call failed ({first}); {KEPT}: run the same command again"
+        return REFUSED, f"akd: error: {one_line(exc.strerror or str(exc))}{where}"
+    if (isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS) or service_failure(exc):
+        if isinstance(exc, OSError) and exc.strerror:
+            what = one_line(exc.strerror) + (f": {exc.filename}" if exc.filename else "")
+        else:
+            what = f"a database or server failed ({one_line(str(exc).splitlines()[0] if str(exc) else '')[:300]})"
+        return MACHINE, f"akd: error: {what}; {KEPT}: run the same command again once it is fixed"
     return None
+
+
+def _masked(argv: list[str]) -> str:
+    """The command with URL passwords masked (``postgresql://user:***@host``): the report is meant to be shared."""
+    return redact_urls("akd " + " ".join(argv))
 
 
 def crash_dir() -> Path:
@@ -90,16 +102,16 @@ def crash_report(exc: BaseException, argv: list[str], folder: Path | None = None
     try:
         from akd.provenance import git_state, library_versions
 
-        facts = {"command": "akd " + " ".join(argv), "python": platform.python_version()}
+        facts = {"command": _masked(argv), "python": platform.python_version()}
         facts |= {"platform": platform.platform()} | {f"git {k}": str(v) for k, v in git_state().items()}
         facts |= library_versions()
     except Exception as inner:  # the report of a bug must not fail on a second one
-        facts = {"command": "akd " + " ".join(argv), "facts": f"unavailable ({type(inner).__name__})"}
+        facts = {"command": _masked(argv), "facts": f"unavailable ({type(inner).__name__})"}
     text = "".join(f"{k}: {v}\n" for k, v in facts.items()) + "\n"
-    text += "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    text = redact_urls(text + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        path.write_text(text, encoding="utf-8", errors="backslashreplace")
     except OSError:
         return None
     return path

@@ -34,7 +34,7 @@ from akd.cache import LogitCache, default_cache_dir
 from akd.checkpoint import Checkpointer, attempt_record, checkpoint_state, logged_history, set_rng_state
 from akd.config import BenchConfig
 from akd.engine import StageJob, StageResult, evaluate, snapshot, stage_metrics, train_stage
-from akd.errors import AkdError
+from akd.errors import AkdError, redact_urls
 from akd.fidelity import student_fidelity
 from akd.hashing import derive_seed
 from akd.job_tracking import fetch_or_claim, finish, open_run, record_reuse
@@ -110,7 +110,7 @@ class JobRunner:
             "benchmark": cfg.benchmark,
             "profile": cfg.profile,
             "variant": cfg.variant,
-            "command": self.command,
+            "command": redact_urls(self.command),  # a storage or tracking URL's password not in a tag
             "data_folder": task.source,
             "data_fingerprint": task.fingerprint,
             "metric": task.report_metric,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from akd.errors import AkdError, MachineFailure
+from akd.errors import AkdError, MachineFailure, raise_terminated
 from akd.executors import PLUGINS, Executor, JobSpec, finished_here, loaded, run_in_worker, spec_of, worker_runner
 from akd.plan import Run
 from akd.runtime import check_workers
@@ -37,6 +38,9 @@ def _init_pool_worker(counter: Any, devices: tuple[str, ...]) -> None:
     # tqdm's default lock is a multiprocessing semaphore: a worker killed holding one leaves the resource
     # tracker to warn at exit, a line after akd's own. A spawned worker's lock guards only itself anyway.
     tqdm.set_lock(threading.RLock())
+    # SIGTERM to the process group (a scheduler's time limit): the job stops as an interrupt, its MLflow
+    # run marked FAILED and its checkpoint kept, and the parent reports 143 rather than a dead worker
+    signal.signal(signal.SIGTERM, raise_terminated)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -120,6 +124,10 @@ class LocalPool(Executor):
                         "finished jobs are stored: run the same command again, or with fewer --workers"
                     ) from None
                 with self._renewing:
+                    if self._layout_now is None:  # closed: the command is stopping, no pool to renew
+                        raise MachineFailure(
+                            f"{run.name}: its worker process died while the pool was closing"
+                        ) from None
                     if self._generation == generation:  # the first to see it: a fresh pool for everyone
                         pool.shutdown(wait=False, cancel_futures=True)
                         self._pool, self._generation = self._new_pool(self._layout_now[0]), generation + 1

@@ -32,7 +32,7 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from akd.errors import AkdError
+from akd.errors import AkdError, MachineFailure, redact_urls, service_failure
 from akd.validation import ensure_writable
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -80,8 +80,10 @@ def _reported(method: Callable) -> Callable:
     def wrapper(self: Tracker, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except MlflowException as exc:
-            raise AkdError(f"MLflow tracking at {self.uri} failed: {_first_line(exc)}") from None
+        except MlflowException as exc:  # a store or server that failed (4), or one that refuses (2)
+            failed = service_failure(exc) or getattr(exc, "error_code", "") == "TEMPORARILY_UNAVAILABLE"
+            kind = MachineFailure if failed else AkdError
+            raise kind(f"MLflow tracking at {redact_urls(self.uri)} failed: {_first_line(exc)[:300]}") from None
 
     return wrapper
 

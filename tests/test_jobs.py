@@ -292,6 +292,33 @@ def test_a_job_whose_pool_worker_dies_every_time_stops_in_one_line_with_the_mach
 
 
 @pytest.mark.slow
+def test_sigterm_to_a_pools_process_group_exits_143_in_one_line_and_the_same_command_finishes(tmp_path, data):
+    """A scheduler's time limit signals every process of the job: the workers stop as interrupts (no
+    dead-worker retry, no pool renewed), the command says so in one line, and a rerun finishes."""
+    import signal
+    import time
+
+    args = [sys.executable, "-m", "akd.cli", "bench", "fashion_mnist", "--profile", "smoke", "--data-dir", str(data)]
+    args += ["--store-dir", "store", "--results-dir", "results", "--cache-dir", "cache", "--methods", "nokd", "kd"]
+    args += ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--executor", "pool", "--workers", "2"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while len(list((tmp_path / "store" / "checkpoints").glob("*.pt"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # two jobs under way, one on a spawned worker (their first checkpoints written)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.endswith("akd: terminated; finished runs are in MLflow and the model store; the same command resumes")
+    assert "Traceback" not in err and "worker process died" not in err
+    _, runs = _mlflow(tmp_path)
+    assert "RUNNING" not in {r.info.status for r in runs}  # each worker's job marked its run on the way out
+    _ok(_cli(tmp_path, data, "--methods", "nokd", "kd", "--executor", "pool", "--workers", "2"))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["submitit-local", "submitit-debug"])
 def test_submitit_runs_the_stages_as_dependent_arrays(tmp_path, data, executor):
     inline, sub = tmp_path / "inline", tmp_path / "sub"

@@ -19,7 +19,7 @@ import torch
 from akd.bench import cache_for
 from akd.benchfile import read_benchmark_file
 from akd.config import BenchConfig
-from akd.errors import AkdError
+from akd.errors import AkdError, Exited, Terminated
 from akd.hashing import content_key
 from akd.provenance import provenance
 from akd.runtime import check_workers
@@ -68,9 +68,28 @@ def _spawn(argv: list[str], n: int, cfg: BenchConfig, storage: str, tracking: st
         for i in range(n)
     ]
     log(f"started {n} workers (pids {', '.join(str(p.pid) for p in procs)})")
-    codes = [p.wait() for p in procs]
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt as exc:  # Ctrl-C reached every worker; a SIGTERM only this process: pass it on
+        for p in procs:
+            if p.poll() is None and isinstance(exc, Terminated):
+                p.terminate()
+        for p in procs:
+            p.wait()
+        raise
     if any(codes):
-        raise AkdError(f"sweep workers exited with codes {codes}; finished trials are kept in the study")
+        raise Exited(
+            f"sweep workers exited with codes {codes} (each said why above); finished trials are kept in the study",
+            most_severe(codes),
+        )
+
+
+def most_severe(codes: list[int]) -> int:
+    """One code for several workers': a bug (1) before a failed machine (4, or killed by a signal), a
+    divergence (3), a termination (143), an interrupt (130), a refusal (2)."""
+    rank = [1, 4, 3, 143, 130, 2]
+    known = [4 if c < 0 else c for c in codes if c]
+    return min(known, key=lambda c: rank.index(c) if c in rank else 0)
 
 
 def run_sweep(args, cfg: BenchConfig, argv: list[str], log=print) -> None:

@@ -26,6 +26,7 @@ once per (seed, epoch) whatever the number of trials.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import statistics
@@ -150,11 +151,12 @@ class TrialRunner:
             self.tracker.end(run_id, status="KILLED")
             raise
         except BaseException as exc:
-            trial.set_user_attr("error", " ".join(str(exc).split())[:300])
-            self.tracker.set_tag(run_id, "trial_state", "FAIL")
-            self.tracker.end(run_id, False)
             if isinstance(exc, KeyboardInterrupt):  # its settings queued again: the next run resumes its checkpoint
                 trial.study.enqueue_trial(trial.params, user_attrs={"resumes": trial.number}, skip_if_exists=False)
+            with contextlib.suppress(Exception):  # MLflow or the storage failing too: the first one is reported
+                trial.set_user_attr("error", " ".join(str(exc).split())[:300])
+                self.tracker.set_tag(run_id, "trial_state", "FAIL")
+                self.tracker.end(run_id, False)
             raise
         m = self.metric
         value = statistics.fmean(r[f"val_{m}_best"] for r in per_seed.values())

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from akd.config import BenchConfig, DataConfig
-from akd.errors import AkdError
+from akd.errors import AkdError, exception_chain
 from akd.hashing import derive_seed
 from akd.splits import check_classes, check_sizes, hold_out
 from akd.tasks.base import SplitName, Task, TrainBatch
@@ -261,8 +261,7 @@ def read_splits(source: TextSource) -> tuple[dict[str, Any], str]:
                 warnings.filterwarnings("error", "Length of header or names does not match")
                 loaded = datasets.load_dataset("csv", data_files=source.data_files, **source.csv_options)
         except Exception as exc:  # pandas and pyarrow raise many types for a malformed file
-            while exc.__cause__ is not None or exc.__context__ is not None:  # pandas' words, not datasets' wrapper
-                exc = exc.__cause__ or exc.__context__
+            *_, exc = exception_chain(exc)  # pandas' words, not datasets' wrapper
             files = ", ".join(dict.fromkeys(source.data_files.values()))
             why = " ".join(str(exc).split())
             raise AkdError(f"cannot read {files} as tab-separated text ({type(exc).__name__}: {why})") from None
