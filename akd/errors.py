@@ -69,12 +69,8 @@ def service_failure(exc: BaseException) -> bool:
     lost connection or a timeout, an HTTP 5xx."""
     for e in exception_chain(exc):
         if type(e).__name__ == "OperationalError" and type(e).__module__.startswith(("sqlalchemy", "sqlite3")):
-            orig = getattr(e, "orig", e)
-            code = getattr(orig, "sqlite_errorcode", None)
-            if code is None and type(orig).__module__.startswith("sqlite3"):
-                text = str(orig)
-                return any(w in text for w in ("locked", "full", "disk I/O", "unable to open"))
-            return code is None or code & 0xFF in SQLITE_MACHINE  # another database's: its connection
+            code = getattr(getattr(e, "orig", e), "sqlite_errorcode", None)  # Python >= 3.11
+            return code is None or code & 0xFF in SQLITE_MACHINE  # None: another database's, its connection
         if isinstance(e, (ConnectionError, TimeoutError)) or "ConnectionError" in type(e).__name__:
             return True
         status = getattr(getattr(e, "response", None), "status_code", None)

@@ -84,11 +84,6 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
     return None
 
 
-def _masked(argv: list[str]) -> str:
-    """The command with URL passwords masked (``postgresql://user:***@host``): the report is meant to be shared."""
-    return redact_urls("akd " + " ".join(argv))
-
-
 def crash_dir() -> Path:
     return Path(os.environ.get("AKD_LOG_DIR") or ".akd/logs")
 
@@ -102,12 +97,13 @@ def crash_report(exc: BaseException, argv: list[str], folder: Path | None = None
     try:
         from akd.provenance import git_state, library_versions
 
-        facts = {"command": _masked(argv), "python": platform.python_version()}
+        facts = {"command": "akd " + " ".join(argv), "python": platform.python_version()}
         facts |= {"platform": platform.platform()} | {f"git {k}": str(v) for k, v in git_state().items()}
         facts |= library_versions()
     except Exception as inner:  # the report of a bug must not fail on a second one
-        facts = {"command": _masked(argv), "facts": f"unavailable ({type(inner).__name__})"}
+        facts = {"command": "akd " + " ".join(argv), "facts": f"unavailable ({type(inner).__name__})"}
     text = "".join(f"{k}: {v}\n" for k, v in facts.items()) + "\n"
+    # URL passwords masked throughout (the command, messages): the report is meant to be shared
     text = redact_urls(text + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     try:
         folder.mkdir(parents=True, exist_ok=True)

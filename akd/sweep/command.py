@@ -19,7 +19,7 @@ import torch
 from akd.bench import cache_for
 from akd.benchfile import read_benchmark_file
 from akd.config import BenchConfig
-from akd.errors import AkdError, Exited, Terminated
+from akd.errors import AkdError, Exited, Terminated, redact_urls
 from akd.hashing import content_key
 from akd.provenance import provenance
 from akd.runtime import check_workers
@@ -27,7 +27,7 @@ from akd.store import ModelStore
 from akd.sweep.figures import grid_figure, study_figures
 from akd.sweep.outputs import best_record, grid_frame, write_outputs
 from akd.sweep.space import Space, fingerprint, load_space
-from akd.sweep.study import StaleTrials, default_storage, open_storage, open_study, redact, work
+from akd.sweep.study import StaleTrials, default_storage, open_storage, open_study, work
 from akd.sweep.trials import TrialRunner
 from akd.tracking import Tracker, default_tracking_uri
 from akd.validation import ensure_writable
@@ -116,7 +116,7 @@ def run_sweep(args, cfg: BenchConfig, argv: list[str], log=print) -> None:
     if cfg.cache.enabled:
         cache_for(cfg, log=lambda _: None)  # its folder is checked as the benchmark checks it
     name = args.study_name or study_base_name(cfg, space)
-    study_tags = {"study": name, "space": space.name, "storage_id": content_key(redact(storage_url), 12)}
+    study_tags = {"study": name, "space": space.name, "storage_id": content_key(redact_urls(storage_url), 12)}
     if args.workers > 1 and not worker:
         _spawn(argv, args.workers, cfg, storage_url, tracking, log)
     tracker = Tracker(tracking, experiment=f"akd-{cfg.benchmark}")
@@ -131,7 +131,7 @@ def run_sweep(args, cfg: BenchConfig, argv: list[str], log=print) -> None:
         command = " ".join(["akd", *argv])
         runner = TrialRunner(cfg, tracker, store, space, arm, seeds, tags, log, command, loaded)
         if args.workers == 1 or worker:
-            log(f"study {study_name} ({redact(storage_url)}): {n_trials} trials of {arm.method}, seeds {seeds}")
+            log(f"study {study_name} ({redact_urls(storage_url)}): {n_trials} trials of {arm.method}, seeds {seeds}")
             work(study, runner, n_trials, args.heartbeat, log)
         studies[arm.method], runners[arm.method] = study, runner
     if not worker:
@@ -158,7 +158,7 @@ def _outputs(folder: Path, space: Space, studies, runners, cfg: BenchConfig, see
     about = {
         "benchmark": cfg.benchmark,
         "variant": cfg.variant,
-        "storage": redact(storage_url),
+        "storage": redact_urls(storage_url),
         "n_trials": n_trials,
         "seeds": seeds,
         "space_declared": {arm.method: arm.describe() for arm in space.arms},

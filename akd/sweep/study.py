@@ -35,7 +35,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from akd.errors import AkdError
+from akd.errors import AkdError, redact_urls
 from akd.hashing import derive_seed
 from akd.sweep.space import Arm, Space
 from akd.validation import ensure_writable
@@ -49,15 +49,6 @@ POLL_S = 2.0  # how often a worker whose budget is full checks on trials running
 
 def default_storage() -> str:
     return os.environ.get("AKD_OPTUNA_STORAGE") or f"sqlite:///{Path('optuna.db').resolve()}"
-
-
-def redact(url: str) -> str:
-    """The URL without its password (it goes into tags and files)."""
-    if "://" not in url or "@" not in url.split("://", 1)[1]:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
 
 
 class StaleTrials:
@@ -80,7 +71,7 @@ def open_storage(url: str, heartbeat: int, stale: StaleTrials) -> optuna.storage
     scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
     if scheme not in ("sqlite", "postgresql", "mysql"):
         raise AkdError(
-            f"Optuna storage {redact(url)!r} is not a database URL; use sqlite:///PATH (local) or "
+            f"Optuna storage {redact_urls(url)!r} is not a database URL; use sqlite:///PATH (local) or "
             "postgresql://USER:PASSWORD@HOST:PORT/DB (several machines)"
         )
     connect: dict[str, Any] = {"timeout": 60} if scheme == "sqlite" else {"connect_timeout": 5}
@@ -102,7 +93,7 @@ def open_storage(url: str, heartbeat: int, stale: StaleTrials) -> optuna.storage
                 )
             except ImportError as exc:
                 raise AkdError(
-                    f"Optuna storage {redact(url)}: the database driver is missing ({exc.name}); "
+                    f"Optuna storage {redact_urls(url)}: the database driver is missing ({exc.name}); "
                     'install it, e.g. pip install "psycopg[binary]" for PostgreSQL'
                 ) from None
             except Exception as exc:  # sqlalchemy's errors: unreachable, refused, bad credentials, bad URL
@@ -111,7 +102,7 @@ def open_storage(url: str, heartbeat: int, stale: StaleTrials) -> optuna.storage
                 if ("already exists" in reason or "duplicate key" in reason) and attempt + 1 < SCHEMA_ATTEMPTS:
                     time.sleep(1.0)
                     continue
-                raise AkdError(f"Optuna storage {redact(url)} cannot be used: {reason}") from None
+                raise AkdError(f"Optuna storage {redact_urls(url)} cannot be used: {reason}") from None
     raise AssertionError("unreachable")
 
 

@@ -8,6 +8,7 @@ them for task declarations; :func:`glue_score` averages the paper's per-task met
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,25 +30,25 @@ def accuracy(outputs: torch.Tensor, labels: torch.Tensor) -> float:
     return 100.0 * correct / max(1, len(labels))
 
 
-def f1(outputs: torch.Tensor, labels: torch.Tensor) -> float:
-    """F1 of class 1 (the positive class: a paraphrase, a duplicate), x100 (MRPC, QQP)."""
+def _f1(outputs: torch.Tensor, labels: torch.Tensor, **how: Any) -> float:
     from sklearn.metrics import f1_score
 
-    return 100.0 * float(f1_score(*reversed(_classes(outputs, labels)), pos_label=1, zero_division=0))
+    return 100.0 * float(f1_score(*reversed(_classes(outputs, labels)), zero_division=0, **how))
+
+
+def f1(outputs: torch.Tensor, labels: torch.Tensor) -> float:
+    """F1 of class 1 (the positive class: a paraphrase, a duplicate), x100 (MRPC, QQP)."""
+    return _f1(outputs, labels, pos_label=1)
 
 
 def f1_macro(outputs: torch.Tensor, labels: torch.Tensor) -> float:
     """F1 of each class, averaged with equal weights, x100 (multi-class sentiment, e.g. SemEval tweets)."""
-    from sklearn.metrics import f1_score
-
-    return 100.0 * float(f1_score(*reversed(_classes(outputs, labels)), average="macro", zero_division=0))
+    return _f1(outputs, labels, average="macro")
 
 
 def f1_weighted(outputs: torch.Tensor, labels: torch.Tensor) -> float:
     """F1 of each class, averaged with weights by its count among the labels, x100."""
-    from sklearn.metrics import f1_score
-
-    return 100.0 * float(f1_score(*reversed(_classes(outputs, labels)), average="weighted", zero_division=0))
+    return _f1(outputs, labels, average="weighted")
 
 
 def mcc(outputs: torch.Tensor, labels: torch.Tensor) -> float:
