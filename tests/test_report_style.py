@@ -137,3 +137,31 @@ def test_an_unknown_venue_or_column_is_refused():
         Style("cvpr")
     with pytest.raises(ValueError, match="column"):
         Style().width("three")
+
+
+def test_optuna_figures_in_the_house_style_with_a_caption(tmp_path, monkeypatch):
+    """Optuna draws in ggplot with a large title: redrawn without it (the caption says what it is, from
+    how many trials on which seeds), on white, value labels inside the axes."""
+    import optuna
+
+    import akd.sweep.figures as sweep_figures
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("optim.lr", 0.01, 1) * 10 + t.suggest_float("kd.w_kd", 0, 1), 6)
+    saved = {}
+    save = sweep_figures._save
+    monkeypatch.setattr(
+        sweep_figures, "_save", lambda fig, folder, name: saved.update({name: fig}) or save(fig, folder, name)
+    )
+    sweep_figures.study_figures(study, tmp_path, "acc", [100])
+    assert set(saved) == {"history", "importances"}
+    for name, fig in saved.items():
+        ax = fig.axes[0]
+        assert [ax.get_title(loc=loc) for loc in ("left", "center", "right")] == ["", "", ""], name
+        assert ax.get_facecolor()[:3] == (1.0, 1.0, 1.0) and fig._suptitle is None
+        caption = (tmp_path / f"{name}.caption.txt").read_text()
+        assert "6 complete trials" in caption and "validation acc (%) on seed 100" in caption, caption
+    bars = saved["importances"].axes[0]
+    assert max(t.get_position()[0] for t in bars.texts) < bars.get_xlim()[1]  # every value label inside
+    plt.close("all")

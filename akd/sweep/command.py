@@ -171,7 +171,7 @@ def _outputs(folder: Path, space: Space, studies, runners, cfg: BenchConfig, see
     for method, study in studies.items():
         sub = folder if len(studies) == 1 else folder / method
         sub.mkdir(parents=True, exist_ok=True)
-        paths += study_figures(study, sub, metric)
+        paths += study_figures(study, sub, metric, seeds)
     if space.is_grid:
         study = next(iter(studies.values()))
         title = f"{cfg.benchmark} {cfg.variant}: {space.name}, seeds {seeds}"
